@@ -1,0 +1,105 @@
+"""PDF text with pypdfium2 (fast, permissive licence); scanned pages through tesseract.
+
+unstructured's PDF path (pdfminer) is an order of magnitude slower on text PDFs and its
+layout models need a download, so text PDFs are read here. A page with no text layer is
+sent to tesseract when it is installed; otherwise the document notes "no text layer".
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ingest.blocks import Block, CorruptDocument, EncryptedDocument, ParsedDocument
+from ingest.headings import BULLET as _BULLET, SENTENCE_END as _SENTENCE_END, looks_like_heading
+
+OCR_MIN_CHARS = 16
+_PAGE_NUMBER = re.compile(r"^(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?$", re.IGNORECASE)
+
+
+def tesseract_available() -> bool:
+    return shutil.which("tesseract") is not None
+
+
+def _page_blocks(text: str, page: int) -> list[Block]:
+    """Split a page's text into heading and paragraph blocks."""
+    blocks: list[Block] = []
+    para: list[str] = []
+
+    def flush():
+        if para:
+            blocks.append(Block("text", " ".join(para), page))
+            para.clear()
+
+    lines = [ln.strip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    for i, line in enumerate(lines):
+        if not line or _PAGE_NUMBER.match(line):
+            flush()
+            continue
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if looks_like_heading(line) and (not para or _SENTENCE_END.search(para[-1]) or para[-1].endswith(":")) and nxt:
+            flush()
+            blocks.append(Block("title", line, page))
+        elif _BULLET.match(line):
+            flush()
+            para.append(line)
+        else:
+            if para and para[-1].endswith("-") and not para[-1].endswith(" -"):
+                para[-1] = para[-1][:-1] + line  # re-join a hyphenated word
+            else:
+                para.append(line)
+            if _SENTENCE_END.search(line) and len(line) < 60:
+                flush()  # a short line that ends a sentence ends its paragraph
+    flush()
+    return blocks
+
+
+def _ocr_page(page, lang: str = "eng") -> str:
+    image = page.render(scale=300 / 72).to_pil()
+    with tempfile.TemporaryDirectory() as tmp:
+        png = Path(tmp) / "page.png"
+        image.save(png)
+        res = subprocess.run(
+            ["tesseract", str(png), "stdout", "-l", lang, "--psm", "1"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    return res.stdout if res.returncode == 0 else ""
+
+
+def parse_pdf(path: Path, *, ocr: bool = True, password: str | None = None) -> ParsedDocument:
+    import pypdfium2 as pdfium
+
+    if path.stat().st_size == 0:
+        return ParsedDocument(notes=["empty file (0 bytes)"])
+    try:
+        pdf = pdfium.PdfDocument(str(path), password=password)
+    except pdfium.PdfiumError as exc:
+        msg = str(exc).lower()
+        if "password" in msg:
+            raise EncryptedDocument("encrypted PDF: it needs a password to open") from exc
+        raise CorruptDocument(f"not a readable PDF ({exc})") from exc
+    doc = ParsedDocument(pages=len(pdf))
+    scanned: list[int] = []
+    use_ocr = ocr and tesseract_available()
+    try:
+        for i in range(len(pdf)):
+            page = pdf[i]
+            text = page.get_textpage().get_text_range()
+            if len(text.strip()) < OCR_MIN_CHARS:
+                if use_ocr:
+                    text = _ocr_page(page)
+                scanned.append(i + 1)
+            doc.blocks.extend(_page_blocks(text, i + 1))
+    finally:
+        pdf.close()
+    if scanned:
+        pages = ", ".join(map(str, scanned[:10])) + ("…" if len(scanned) > 10 else "")
+        doc.notes.append(
+            f"page(s) {pages} read by OCR" if use_ocr else f"no text layer on page(s) {pages} (install tesseract for OCR)"
+        )
+    return doc

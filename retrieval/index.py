@@ -1,0 +1,426 @@
+"""The index: FAISS vectors + SQLite chunks + BM25, committed atomically by generation.
+
+Layout of an index folder::
+
+    archivist.sqlite        chunks, documents, meta (generation, embedder, next id)
+    vectors-<gen>.faiss     the dense vectors of generation <gen>
+    lexical-<gen>/          the BM25 index of generation <gen>
+    write.lock              held by the one process that writes
+
+A commit writes generation G+1's files next to G's, then flips ``meta.generation`` in
+one SQLite transaction. A reader (or a crash at any moment) sees G or G+1, never a mix;
+readers notice a new generation on their next search and reload.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from retrieval import store
+from retrieval.chunk import Chunk, Hit
+from retrieval.embedder import Embedder
+from retrieval.errors import EmptyIndexError, IndexLockedError, IndexMismatchError
+from retrieval.filters import SearchFilter
+from retrieval.fusion import convex, rrf
+from retrieval.indexed_text import doc_title, indexed_text
+from retrieval.lexical import LexicalIndex
+from retrieval.vectors import VectorIndex
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "archivist.sqlite"
+MODES = ("hybrid", "dense", "lexical")
+
+
+def chunk_index_text(chunk: Chunk) -> str:
+    return indexed_text(doc_title(chunk.doc), chunk.section, chunk.text)
+
+
+@dataclass
+class SearchOptions:
+    mode: str = "hybrid"
+    fusion: str = "convex"  # or "rrf"
+    alpha: float = 0.5  # dense weight in convex fusion
+    candidates: int = 100  # per list, before fusion
+
+
+@dataclass
+class DocumentInfo:
+    doc: str
+    format: str | None = None
+    pages: int | None = None
+    size: int | None = None
+    mtime: float | None = None
+    hash: str | None = None
+    chunks: int = 0
+    source: str | None = None
+    groups: tuple[str, ...] = ()
+    indexed_at: str | None = None
+
+
+class Index:
+    """Open (or create) the index in ``path`` for ``embedder``.
+
+    The embedder's ``name`` must match the one the index was built with; it is only
+    loaded when something needs embedding.
+    """
+
+    def __init__(self, path: str | os.PathLike, embedder: Embedder, options: SearchOptions | None = None):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.embedder = embedder
+        self.options = options or SearchOptions()
+        self._con = store.connect(self.path / DB_NAME)
+        store.init_schema(self._con)
+        self._lock = threading.RLock()
+        self._gen_loaded = -1
+        self._vectors: VectorIndex | None = None
+        self._lexical: LexicalIndex | None = None
+        built_with = store.get_meta(self._con, "embedder")
+        if built_with and built_with != embedder.name:
+            raise IndexMismatchError(
+                f"the index in {self.path} was built with the embedder {built_with!r}, but the settings "
+                f"name {embedder.name!r}. Search it with the embedder it was built with, or ingest into a "
+                "new index folder (--index DIR) to use the new embedder."
+            )
+
+    # -- facts -----------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        return int(store.get_meta(self._con, "generation", "0") or 0)
+
+    @property
+    def built_with(self) -> str | None:
+        return store.get_meta(self._con, "embedder")
+
+    def __len__(self) -> int:
+        gen = self.generation
+        return self._con.execute(f"SELECT COUNT(*) FROM chunks WHERE {store.LIVE}", {"gen": gen}).fetchone()[0]
+
+    def close(self) -> None:
+        self._con.close()
+
+    # -- loading a generation ----------------------------------------------------
+    def _files(self, gen: int) -> tuple[Path, Path]:
+        return self.path / f"vectors-{gen}.faiss", self.path / f"lexical-{gen}"
+
+    def refresh(self) -> int:
+        """Load the latest committed generation if it is not loaded yet."""
+        with self._lock:
+            for _ in range(5):
+                gen = self.generation
+                if gen == self._gen_loaded:
+                    return gen
+                if gen == 0:
+                    self._vectors, self._lexical, self._gen_loaded = None, None, 0
+                    return 0
+                vpath, lpath = self._files(gen)
+                try:
+                    dim = int(store.get_meta(self._con, "dim", "0") or 0)
+                    self._vectors = VectorIndex.load(vpath, dim)
+                    self._lexical = LexicalIndex.load(lpath)
+                    self._gen_loaded = gen
+                    return gen
+                except (FileNotFoundError, RuntimeError):
+                    time.sleep(0.05)  # a newer commit removed these files: read the generation again
+            raise RuntimeError(f"could not load a consistent generation of the index in {self.path}")
+
+    # -- reading -----------------------------------------------------------------
+    def _allowed(self, gen: int, flt: SearchFilter | None) -> np.ndarray | None:
+        if flt is None or flt.is_open:
+            return None
+        where, params = flt.sql()
+        params["gen"] = gen
+        rows = self._con.execute(f"SELECT vid FROM chunks WHERE {store.LIVE} AND {where}", params).fetchall()
+        return np.asarray([r[0] for r in rows], dtype=np.int64)
+
+    def chunks_by_vid(self, vids: Sequence[int]) -> dict[int, Chunk]:
+        out: dict[int, Chunk] = {}
+        vids = list(vids)
+        for i in range(0, len(vids), 500):
+            part = vids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for row in self._con.execute(f"SELECT * FROM chunks WHERE vid IN ({marks})", part):
+                out[row["vid"]] = store.row_to_chunk(row)
+        return out
+
+    def get_chunk(self, chunk_id: str) -> Chunk | None:
+        gen = self.generation
+        row = self._con.execute(f"SELECT * FROM chunks WHERE id=:id AND {store.LIVE}", {"id": chunk_id, "gen": gen}).fetchone()
+        return store.row_to_chunk(row) if row else None
+
+    def document_chunks(self, doc: str) -> list[Chunk]:
+        gen = self.generation
+        rows = self._con.execute(
+            f"SELECT * FROM chunks WHERE doc=:doc AND {store.LIVE} ORDER BY ordinal", {"doc": doc, "gen": gen}
+        )
+        return [store.row_to_chunk(r) for r in rows]
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        mode: str | None = None,
+        filter: SearchFilter | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best chunks for ``query``; the filter applies before any cut."""
+        mode = mode or self.options.mode
+        if mode not in MODES:
+            raise ValueError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
+        query = (query or "").strip()
+        if not query:
+            raise ValueError("the query is empty; type a question or some keywords")
+        with self._lock:
+            gen = self.refresh()
+            if gen == 0 or self._vectors is None:
+                raise EmptyIndexError(f"the index in {self.path} is empty; run 'archivist ingest PATH' first")
+            vectors, lexical = self._vectors, self._lexical
+        allowed = self._allowed(gen, filter)
+        n = max(self.options.candidates, k)
+        dense: list[tuple[int, float]] = []
+        lex: list[tuple[int, float]] = []
+        if mode in ("dense", "hybrid"):
+            qv = query_vector if query_vector is not None else self.embedder.embed_query(query)
+            dense = vectors.search(qv, n, allowed)
+        if mode in ("lexical", "hybrid"):
+            lex = lexical.search(query, n, allowed) if lexical is not None else []
+        if mode == "dense":
+            ranked = dense
+        elif mode == "lexical":
+            ranked = lex
+        elif self.options.fusion == "rrf":
+            ranked = rrf([dense, lex])
+        else:
+            ranked = convex(dense, lex, self.options.alpha)
+        top = ranked[:k]
+        chunks = self.chunks_by_vid([v for v, _ in top])
+        hits = [Hit(chunks[v], float(s), i + 1) for i, (v, s) in enumerate((v, s) for v, s in top if v in chunks)]
+        return [Hit(h.chunk, h.score, i + 1) for i, h in enumerate(hits)]
+
+    # -- documents and statistics ------------------------------------------------
+    def documents(self, filter: SearchFilter | None = None) -> list[DocumentInfo]:
+        where, params = (filter or SearchFilter()).sql()
+        if filter is not None and filter.groups is not None:
+            # a document is listed when at least one of its chunks is visible
+            gen = self.generation
+            params["gen"] = gen
+            visible = {r[0] for r in self._con.execute(f"SELECT DISTINCT doc FROM chunks WHERE {store.LIVE} AND {where}", params)}
+        else:
+            visible = None
+        out = []
+        for r in self._con.execute("SELECT * FROM documents ORDER BY doc"):
+            if visible is not None and r["doc"] not in visible:
+                continue
+            if filter and filter.doc_prefix and not r["doc"].startswith(filter.doc_prefix):
+                continue
+            out.append(
+                DocumentInfo(
+                    doc=r["doc"], format=r["format"], pages=r["pages"], size=r["size"], mtime=r["mtime"],
+                    hash=r["hash"], chunks=r["chunks"], source=r["source"], groups=store.decode_groups(r["groups"]),
+                    indexed_at=r["indexed_at"],
+                )
+            )
+        return out
+
+    def document(self, doc: str) -> DocumentInfo | None:
+        for d in self.documents(SearchFilter(doc_prefix=doc)):
+            if d.doc == doc:
+                return d
+        return None
+
+    def stats(self, filter: SearchFilter | None = None) -> dict:
+        docs = self.documents(filter)
+        formats: dict[str, int] = {}
+        for d in docs:
+            formats[d.format or "?"] = formats.get(d.format or "?", 0) + 1
+        size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        return {
+            "index": str(self.path),
+            "embedder": self.built_with or self.embedder.name,
+            "generation": self.generation,
+            "documents": len(docs),
+            "chunks": sum(d.chunks for d in docs),
+            "pages": sum(d.pages or 0 for d in docs),
+            "formats": dict(sorted(formats.items())),
+            "size_bytes": size,
+        }
+
+    # -- writing -------------------------------------------------------------------
+    def writer(self) -> "IndexWriter":
+        return IndexWriter(self)
+
+
+class IndexWriter:
+    """Stage changes, then :meth:`commit` them as one new generation.
+
+    Holds ``write.lock`` from creation to commit/abort, so two jobs never write at once.
+    Use as a context manager: leaving the block without commit discards the changes.
+    """
+
+    def __init__(self, index: Index):
+        self.index = index
+        self._lockfile = open(index.path / "write.lock", "a+")
+        try:
+            fcntl.flock(self._lockfile.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lockfile.seek(0)
+            holder = self._lockfile.read().strip() or "another process"
+            self._lockfile.close()
+            raise IndexLockedError(
+                f"another job is writing the index in {index.path} ({holder}); wait for it to finish and try again"
+            ) from None
+        self._lockfile.seek(0)
+        self._lockfile.truncate()
+        self._lockfile.write(f"pid {os.getpid()}")
+        self._lockfile.flush()
+        self._adds: dict[str, tuple[list[Chunk], np.ndarray, DocumentInfo]] = {}
+        self._removes: set[str] = set()
+        self._closed = False
+
+    def __enter__(self) -> "IndexWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            fcntl.flock(self._lockfile.fileno(), fcntl.LOCK_UN)
+            self._lockfile.close()
+
+    @property
+    def pending(self) -> int:
+        return len(self._adds) + len(self._removes)
+
+    def add_document(self, info: DocumentInfo, chunks: list[Chunk], vectors: np.ndarray | None = None) -> None:
+        """Replace ``info.doc`` with these chunks (embedded here unless ``vectors`` is given)."""
+        if vectors is None:
+            vectors = self.index.embedder.embed([chunk_index_text(c) for c in chunks])
+        if len(vectors) != len(chunks):
+            raise ValueError("one vector per chunk is needed")
+        info.chunks = len(chunks)
+        self._removes.discard(info.doc)
+        self._adds[info.doc] = (chunks, np.asarray(vectors, dtype=np.float32), info)
+
+    def remove_document(self, doc: str) -> None:
+        self._adds.pop(doc, None)
+        self._removes.add(doc)
+
+    def commit(self) -> int:
+        """Write the new generation; returns its number (the old one if nothing changed)."""
+        idx = self.index
+        con = idx._con
+        if self._closed:
+            raise RuntimeError("this writer is closed")
+        if not self._adds and not self._removes:
+            self.close()
+            return idx.generation
+        gen = idx.generation
+        new = gen + 1
+        dim = idx.embedder.dim if self._adds else int(store.get_meta(con, "dim", "0") or 0)
+        replaced = set(self._adds) | self._removes
+        marks = ",".join("?" * len(replaced))
+        params = list(replaced)
+        stale_vids = [
+            r[0]
+            for r in con.execute(
+                f"SELECT vid FROM chunks WHERE doc IN ({marks}) AND added_gen <= ? AND (removed_gen IS NULL OR removed_gen > ?)",
+                params + [gen, gen],
+            )
+        ]
+        next_vid = int(store.get_meta(con, "next_vid", "1") or 1)
+        new_rows: list[tuple[int, Chunk]] = []
+        new_vecs: list[np.ndarray] = []
+        for doc, (chunks, vecs, _info) in self._adds.items():
+            for c, v in zip(chunks, vecs):
+                new_rows.append((next_vid, c))
+                new_vecs.append(v)
+                next_vid += 1
+
+        # 1. vectors of the new generation
+        vpath, lpath = idx._files(new)
+        if gen and idx._files(gen)[0].exists():
+            vectors = VectorIndex.load(idx._files(gen)[0], dim)
+        else:
+            vectors = VectorIndex(dim)
+        vectors.remove(stale_vids)
+        if new_rows:
+            vectors.add(np.asarray([v for v, _ in new_rows], dtype=np.int64), np.stack(new_vecs))
+        vectors.save(vpath)
+
+        # 2. lexical index of the new generation
+        stale = set(stale_vids)
+        ids: list[int] = []
+        texts: list[str] = []
+        for r in store.live_rows(con, gen, "vid, doc, section, text"):
+            if r["vid"] not in stale:
+                ids.append(r["vid"])
+                texts.append(indexed_text(doc_title(r["doc"]), r["section"], r["text"]))
+        for vid, c in new_rows:
+            ids.append(vid)
+            texts.append(chunk_index_text(c))
+        if lpath.exists():
+            shutil.rmtree(lpath)
+        LexicalIndex.build(ids, texts).save(lpath)
+
+        # 3. flip the generation in one transaction
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if stale_vids:
+                con.executemany("UPDATE chunks SET removed_gen=? WHERE vid=?", [(new, v) for v in stale_vids])
+            for vid, c in new_rows:
+                store.insert_chunk(con, vid, c, new)
+            con.executemany("DELETE FROM documents WHERE doc=?", [(d,) for d in replaced])
+            for doc, (chunks, _v, info) in self._adds.items():
+                con.execute(
+                    "INSERT INTO documents(doc, source, format, pages, size, mtime, hash, chunks, groups)"
+                    " VALUES(?,?,?,?,?,?,?,?,?)",
+                    (doc, info.source, info.format, info.pages, info.size, info.mtime, info.hash, len(chunks),
+                     store.encode_groups(info.groups)),
+                )
+            store.set_meta(con, "next_vid", next_vid)
+            store.set_meta(con, "dim", dim)
+            store.set_meta(con, "embedder", idx.embedder.name)
+            store.set_meta(con, "generation", new)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+        # 4. tidy: rows and files no reader of generation >= new-1 can need
+        try:
+            con.execute("DELETE FROM chunk_groups WHERE vid IN (SELECT vid FROM chunks WHERE removed_gen IS NOT NULL AND removed_gen < ?)", (new,))
+            con.execute("DELETE FROM chunks WHERE removed_gen IS NOT NULL AND removed_gen < ?", (new,))
+            for p in idx.path.iterdir():
+                g = _generation_of(p.name)
+                if g is not None and g < new - 1:
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+        except OSError as exc:  # tidying is best effort; the commit already stands
+            log.warning("could not remove old index files: %s", exc)
+        self._adds.clear()
+        self._removes.clear()
+        self.close()
+        return new
+
+
+def _generation_of(name: str) -> int | None:
+    for prefix, suffix in (("vectors-", ".faiss"), ("lexical-", "")):
+        if name.startswith(prefix) and name.endswith(suffix):
+            core = name[len(prefix) : len(name) - len(suffix) if suffix else None]
+            if core.isdigit():
+                return int(core)
+    return None
+

@@ -1,0 +1,112 @@
+"""SQLite side of the index: chunk text and metadata, documents, and index facts.
+
+Rows are versioned by generation (``added_gen``, ``removed_gen``) so a reader that loaded
+generation G keeps seeing exactly G's chunks while a writer prepares G+1.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from retrieval.chunk import Chunk
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks(
+    vid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    ordinal INTEGER NOT NULL,
+    page INTEGER,
+    section TEXT,
+    text TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'text',
+    hash TEXT NOT NULL DEFAULT '',
+    groups TEXT NOT NULL DEFAULT '',
+    meta TEXT NOT NULL DEFAULT '{}',
+    added_gen INTEGER NOT NULL,
+    removed_gen INTEGER
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc);
+CREATE INDEX IF NOT EXISTS chunks_id ON chunks(id);
+CREATE INDEX IF NOT EXISTS chunks_live ON chunks(removed_gen);
+CREATE TABLE IF NOT EXISTS chunk_groups(vid INTEGER NOT NULL, grp TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chunk_groups_grp ON chunk_groups(grp, vid);
+CREATE TABLE IF NOT EXISTS documents(
+    doc TEXT PRIMARY KEY,
+    source TEXT,
+    format TEXT,
+    pages INTEGER,
+    size INTEGER,
+    mtime REAL,
+    hash TEXT,
+    chunks INTEGER NOT NULL DEFAULT 0,
+    groups TEXT NOT NULL DEFAULT '',
+    indexed_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+"""
+
+LIVE = "added_gen <= :gen AND (removed_gen IS NULL OR removed_gen > :gen)"
+
+
+def encode_groups(groups: Iterable[str]) -> str:
+    g = sorted(set(groups))
+    return "|" + "|".join(g) + "|" if g else ""
+
+
+def decode_groups(text: str) -> tuple[str, ...]:
+    return tuple(x for x in text.split("|") if x)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    con.row_factory = sqlite3.Row
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("PRAGMA busy_timeout=30000")
+    return con
+
+
+def init_schema(con: sqlite3.Connection) -> None:
+    con.executescript(SCHEMA)
+
+
+def get_meta(con: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
+    row = con.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    return row[0] if row else default
+
+
+def set_meta(con: sqlite3.Connection, key: str, value) -> None:
+    con.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, str(value)))
+
+
+def row_to_chunk(row: sqlite3.Row) -> Chunk:
+    return Chunk(
+        id=row["id"],
+        doc=row["doc"],
+        text=row["text"],
+        page=row["page"],
+        section=row["section"],
+        ordinal=row["ordinal"],
+        groups=decode_groups(row["groups"]),
+        hash=row["hash"],
+        kind=row["kind"],
+        meta=json.loads(row["meta"] or "{}"),
+    )
+
+
+def insert_chunk(con: sqlite3.Connection, vid: int, chunk: Chunk, gen: int) -> None:
+    con.execute(
+        "INSERT INTO chunks(vid, id, doc, ordinal, page, section, text, kind, hash, groups, meta, added_gen)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+        (vid, chunk.id, chunk.doc, chunk.ordinal, chunk.page, chunk.section, chunk.text, chunk.kind, chunk.hash,
+         encode_groups(chunk.groups), json.dumps(chunk.meta or {}), gen),
+    )
+    con.executemany("INSERT INTO chunk_groups(vid, grp) VALUES(?, ?)", [(vid, g) for g in set(chunk.groups)])
+
+
+def live_rows(con: sqlite3.Connection, gen: int, columns: str = "*") -> Iterator[sqlite3.Row]:
+    yield from con.execute(f"SELECT {columns} FROM chunks WHERE {LIVE} ORDER BY vid", {"gen": gen})

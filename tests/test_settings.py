@@ -1,0 +1,46 @@
+import pytest
+
+from retrieval.errors import ConfigError
+from ui.settings import load_settings
+
+
+def test_defaults_without_file_or_env(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(env={})
+    assert s.embedder.model == "all-MiniLM-L6-v2"
+    assert s.index_dir.as_posix() == "archivist-data/index"
+    assert s.search.mode == "hybrid"
+
+
+def test_file_then_env_then_flags(tmp_path):
+    cfg = tmp_path / "archivist.toml"
+    cfg.write_text('index = "/srv/idx"\n[search]\nk = 7\nalpha = 0.3\n[embedder]\nmodel = "fake"\n')
+    s = load_settings(cfg, env={"ARCHIVIST_SEARCH__K": "9"})
+    assert s.search.k == 9 and s.search.alpha == 0.3 and s.embedder.model == "fake"
+    assert str(s.index_dir) == "/srv/idx"
+    s = load_settings(cfg, env={"ARCHIVIST_SEARCH__K": "9"}, **{"search.k": 2, "index": "/other"})
+    assert s.search.k == 2 and str(s.index_dir) == "/other"
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"ARCHIVIST_SEARCH__KAY": "3"}, "unknown setting 'search.kay'"),
+        ({"ARCHIVIST_SEARCH__K": "three"}, "not a valid int"),
+        ({"ARCHIVIST_SEARCH__MODE": "magic"}, "use hybrid, dense or lexical"),
+        ({"ARCHIVIST_SEARCH__ALPHA": "2"}, "between 0 and 1"),
+        ({"ARCHIVIST_INGEST__OCR": "maybe"}, "not a valid bool"),
+    ],
+)
+def test_bad_settings_name_the_setting(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env=env)
+
+
+def test_broken_toml_is_reported(tmp_path):
+    cfg = tmp_path / "archivist.toml"
+    cfg.write_text("[search\nk=1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(cfg, env={})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", env={})

@@ -1,0 +1,254 @@
+"""The ``archivist`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from retrieval.errors import ArchivistError
+from ui.settings import DEFAULT_DATA_DIR, Settings, load_settings
+
+EPILOG = f"""\
+Settings come from ./archivist.toml (or --config FILE, or $ARCHIVIST_CONFIG) and
+ARCHIVIST_* environment variables; flags win over both. The index lives in
+./{DEFAULT_DATA_DIR}/index under the current directory unless --index DIR or the
+'index' setting says otherwise. Nothing is ever downloaded: models come from
+installed packages or local folders.
+"""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index", metavar="DIR", help=f"index folder (default: ./{DEFAULT_DATA_DIR}/index)")
+    p.add_argument("--config", metavar="FILE", help="settings file (default: ./archivist.toml if present)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="archivist",
+        description="Private question answering over your own documents, fully offline.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="add files or folders to the index", description=(
+        "Parse, chunk, embed and index files. Folders are walked recursively; each file is known "
+        "by its path relative to the folder given (a single file by its name). Unchanged files are "
+        "skipped. A file that cannot be read is reported and the rest go on; the exit code is 1 "
+        "when any file failed."))
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    p.add_argument("--force", action="store_true", help="re-ingest files even when unchanged")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _common(p)
+
+    p = sub.add_parser("search", help="find passages", description=(
+        "Hybrid (lexical + dense) search over the index. With --queries, reads JSON lines "
+        "with 'id' and 'question' and prints one result object per line, in input order."))
+    p.add_argument("query", nargs="?", help="what to look for")
+    p.add_argument("-k", type=int, default=None, help="number of results (default: search.k, 5)")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--queries", metavar="FILE.jsonl", help="batch: one JSON object per line with id and question")
+    p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], help="search mode (default: hybrid)")
+    p.add_argument("--doc-prefix", metavar="PREFIX", help="only documents whose path starts with PREFIX")
+    _common(p)
+
+    p = sub.add_parser("stats", help="what the index holds")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    _common(p)
+
+    p = sub.add_parser("docs", help="list indexed documents")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    _common(p)
+
+    p = sub.add_parser("remove", help="remove documents from the index")
+    p.add_argument("docs", nargs="+", metavar="DOC", help="document names as listed by 'archivist docs'")
+    _common(p)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {"index": getattr(args, "index", None)}
+    if getattr(args, "mode", None):
+        overrides["search.mode"] = args.mode
+    return load_settings(getattr(args, "config", None), **overrides)
+
+
+def _setup_logging(args: argparse.Namespace, settings: Settings | None = None) -> None:
+    level = {0: (settings.log_level if settings else "WARNING"), 1: "INFO"}.get(args.verbose, "DEBUG")
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.verbose < 2:
+        for noisy in ("unstructured", "transformers", "sentence_transformers", "faiss", "bm25s", "httpx"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+        import warnings
+
+        warnings.filterwarnings("ignore")
+
+
+def cmd_ingest(args, settings: Settings) -> int:
+    from ingest import discover
+    from ui.services import make_ingestor, open_index
+
+    try:
+        sources = discover(args.paths)
+    except FileNotFoundError as exc:
+        raise ArchivistError(str(exc)) from None
+    index = open_index(settings)
+    ingestor = make_ingestor(settings, index)
+    progress = not args.no_progress and not args.json
+    try:
+        report = ingestor.ingest(sources, progress=progress, force=args.force)
+    finally:
+        ingestor.parser.close()
+    if args.json:
+        print(json.dumps({
+            "files": [r.__dict__ for r in report.results],
+            "seconds": round(report.seconds, 3),
+            "chunks": report.chunks,
+            "generation": report.generation,
+        }, indent=2))
+    else:
+        for r in report.results:
+            if r.status in ("failed", "empty"):
+                print(f"  {r.status:>7}  {r.doc}: {r.reason}", file=sys.stderr)
+        print(report.summary(), file=sys.stderr)
+        print(f"index: {index.path}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _hit_json(h) -> dict:
+    c = h.chunk
+    return {"rank": h.rank, "doc": c.doc, "page": c.page, "section": c.section, "chunk_id": c.id,
+            "text": c.text, "score": round(float(h.score), 6)}
+
+
+def _read_jsonl(path: str) -> list[dict]:
+    out = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ArchivistError(f"cannot read {path}: {exc.strerror or exc}") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ArchivistError(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("question"), str):
+            raise ArchivistError(f"{path}, line {n}: each line needs a 'question' string (and an 'id')")
+        out.append(obj)
+    return out
+
+
+def cmd_search(args, settings: Settings) -> int:
+    from retrieval import SearchFilter
+    from ui.services import open_index
+
+    k = args.k or settings.search.k
+    if k < 1:
+        raise ArchivistError("-k must be at least 1")
+    flt = SearchFilter(doc_prefix=args.doc_prefix) if args.doc_prefix else None
+    if args.queries:
+        queries = _read_jsonl(args.queries)
+        index = open_index(settings, create=False)
+        for q in queries:
+            hits = index.search(q["question"], k, filter=flt)
+            out = {"id": q.get("id"), "query": q["question"], "results": [_hit_json(h) for h in hits]}
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+        return 0
+    if not args.query or not args.query.strip():
+        raise ArchivistError("give a query, e.g. archivist search \"parental leave\", or --queries FILE.jsonl")
+    index = open_index(settings, create=False)
+    hits = index.search(args.query, k, filter=flt)
+    if args.json:
+        print(json.dumps({"query": args.query, "results": [_hit_json(h) for h in hits]}, ensure_ascii=False, indent=2))
+        return 0
+    if not hits:
+        print("No passages matched. Try other words, or check 'archivist stats' for what is indexed.")
+        return 0
+    for h in hits:
+        c = h.chunk
+        where = c.doc + (f", page {c.page}" if c.page else "") + (f" — {c.section}" if c.section else "")
+        text = " ".join(c.text.split())
+        print(f"[{h.rank}] {where}  (score {h.score:.3f})\n    {text[:300]}{'…' if len(text) > 300 else ''}\n")
+    return 0
+
+
+def cmd_stats(args, settings: Settings) -> int:
+    from ui.services import open_index
+
+    stats = open_index(settings, create=False).stats()
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    print(f"index:      {stats['index']}")
+    print(f"embedder:   {stats['embedder']}")
+    print(f"documents:  {stats['documents']}")
+    print(f"chunks:     {stats['chunks']}")
+    print(f"pages:      {stats['pages']}")
+    print("formats:    " + (", ".join(f"{k} {v}" for k, v in stats["formats"].items()) or "-"))
+    print(f"size:       {stats['size_bytes'] / 1e6:.1f} MB")
+    return 0
+
+
+def cmd_docs(args, settings: Settings) -> int:
+    from ui.services import open_index
+
+    docs = open_index(settings, create=False).documents()
+    if args.json:
+        print(json.dumps([d.__dict__ for d in docs], indent=2, default=list))
+        return 0
+    if not docs:
+        print("The index holds no documents yet; add some with 'archivist ingest PATH'.")
+    for d in docs:
+        print(f"{d.doc}\t{d.format}\t{d.pages or '-'} pages\t{d.chunks} chunks")
+    return 0
+
+
+def cmd_remove(args, settings: Settings) -> int:
+    from ui.services import open_index
+
+    index = open_index(settings, create=False)
+    known = {d.doc for d in index.documents()}
+    missing = [d for d in args.docs if d not in known]
+    if missing:
+        raise ArchivistError("not in the index: " + ", ".join(missing) + " (see 'archivist docs')")
+    with index.writer() as w:
+        for d in args.docs:
+            w.remove_document(d)
+        w.commit()
+    print(f"removed {len(args.docs)} document(s)", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "stats": cmd_stats, "docs": cmd_docs, "remove": cmd_remove}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    try:
+        settings = _settings(args)
+        _setup_logging(args, settings)
+        return COMMANDS[args.command](args, settings)
+    except ArchivistError as exc:
+        print(f"archivist: error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # bad user input that reached a component
+        print(f"archivist: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("archivist: interrupted; the index keeps its last committed state", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

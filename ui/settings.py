@@ -1,0 +1,154 @@
+"""Settings: read once, here at the face, from ``archivist.toml`` and ``ARCHIVIST_*``
+environment variables, then passed down as typed objects.
+
+Precedence, lowest first: built-in defaults, the settings file, the environment,
+command-line flags. The file is ``--config FILE``, else ``$ARCHIVIST_CONFIG``, else
+``./archivist.toml`` when it exists. Environment names are ``ARCHIVIST_<SECTION>__<KEY>``
+(``ARCHIVIST_EMBEDDER__MODEL=/models/bge``) or ``ARCHIVIST_<KEY>`` for top-level keys
+(``ARCHIVIST_INDEX=/srv/archivist/index``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from retrieval.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_DATA_DIR = Path("archivist-data")
+
+
+@dataclass
+class EmbedderSettings:
+    #: "all-MiniLM-L6-v2" (shipped as a package), "fake" (tests), or a local sentence-transformers folder
+    model: str = "all-MiniLM-L6-v2"
+    batch_size: int = 32
+
+
+@dataclass
+class SearchSettings:
+    mode: str = "hybrid"  # hybrid | dense | lexical
+    fusion: str = "convex"  # convex | rrf
+    alpha: float = 0.5  # weight of dense scores in convex fusion
+    k: int = 5
+    candidates: int = 100
+
+
+@dataclass
+class IngestSettings:
+    chunk_tokens: int = 180
+    min_chunk_tokens: int = 48
+    ocr: bool = True
+    parse_timeout: float = 300.0
+    isolate_parser: bool = True
+
+
+@dataclass
+class Settings:
+    data_dir: Path = DEFAULT_DATA_DIR
+    index: Path | None = None  # default: <data_dir>/index
+    log_level: str = "WARNING"
+    embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+
+    @property
+    def index_dir(self) -> Path:
+        return Path(self.index) if self.index else Path(self.data_dir) / "index"
+
+
+_SECTIONS = {f.name: f.type for f in dataclasses.fields(Settings) if f.name in ("embedder", "search", "ingest")}
+
+
+def _coerce(value: Any, target: Any, where: str) -> Any:
+    current = target
+    kind = type(current) if current is not None else str
+    if isinstance(current, Path) or (current is None and where.endswith("index")):
+        return Path(os.path.expanduser(str(value)))
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if kind is int:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if kind is float:
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {where} = {value!r} is not a valid {kind.__name__}") from None
+
+
+def _apply(obj: Any, values: Mapping[str, Any], prefix: str, origin: str) -> None:
+    names = {f.name for f in dataclasses.fields(obj)}
+    for key, value in values.items():
+        key_n = key.replace("-", "_").lower()
+        where = f"{prefix}{key_n}"
+        if key_n not in names:
+            raise ConfigError(f"unknown setting {where!r} in {origin}; known: {', '.join(sorted(names))}")
+        current = getattr(obj, key_n)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"setting {where!r} in {origin} must be a table ([{key_n}])")
+            _apply(current, value, where + ".", origin)
+        else:
+            setattr(obj, key_n, _coerce(value, current, where))
+
+
+def _validate(s: Settings) -> None:
+    if s.search.mode not in ("hybrid", "dense", "lexical"):
+        raise ConfigError(f"search.mode = {s.search.mode!r}; use hybrid, dense or lexical")
+    if s.search.fusion not in ("convex", "rrf"):
+        raise ConfigError(f"search.fusion = {s.search.fusion!r}; use convex or rrf")
+    if not 0.0 <= s.search.alpha <= 1.0:
+        raise ConfigError(f"search.alpha = {s.search.alpha}; it must lie between 0 and 1")
+    if s.search.k < 1:
+        raise ConfigError("search.k must be at least 1")
+    if not 32 <= s.ingest.chunk_tokens <= 8192:
+        raise ConfigError(f"ingest.chunk_tokens = {s.ingest.chunk_tokens}; use a value from 32 to 8192")
+
+
+def load_settings(config: str | os.PathLike | None = None, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Defaults < file < environment < ``overrides`` (dotted keys, e.g. ``{"search.k": 3}``)."""
+    env = os.environ if env is None else env
+    s = Settings()
+    path = Path(config) if config else (Path(env["ARCHIVIST_CONFIG"]) if env.get("ARCHIVIST_CONFIG") else None)
+    if path is None and Path("archivist.toml").is_file():
+        path = Path("archivist.toml")
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"settings file {path} does not exist")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None
+        _apply(s, data, "", str(path))
+    for name, value in env.items():
+        if not name.startswith("ARCHIVIST_") or name == "ARCHIVIST_CONFIG":
+            continue
+        key = name[len("ARCHIVIST_"):].lower()
+        section, _, sub = key.partition("__")
+        _apply(s, {section: {sub: value}} if sub else {section: value}, "", f"environment variable {name}")
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        section, _, sub = dotted.partition(".")
+        _apply(s, {section: {sub: value}} if sub else {section: value}, "", "command line")
+    _validate(s)
+    return s
