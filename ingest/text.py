@@ -34,7 +34,11 @@ def decode_bytes(data: bytes) -> str:
     try:
         from charset_normalizer import from_bytes
 
-        best = from_bytes(data[:200_000]).best()
+        results = from_bytes(data[:200_000])
+        # short Western text is ambiguous between the single-byte code pages; prefer the common one
+        if any(r.encoding in ("cp1252", "latin_1", "iso8859_15") for r in results):
+            return data.decode("cp1252", errors="replace")
+        best = results.best()
         if best is not None:
             return data.decode(best.encoding, errors="replace")
     except ImportError:  # pragma: no cover

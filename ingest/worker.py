@@ -1,16 +1,52 @@
 """Parsing in a separate process, so a file that hangs or crashes a parser costs that
-file alone: it is reported, the worker is replaced, and the job goes on."""
+file alone: it is reported, the worker is replaced, and the job goes on.
+
+The worker is a plain ``python -m ingest.worker`` child speaking length-prefixed pickles
+over its stdin/stdout, so it works the same from the CLI, the web app, a notebook or a
+script fed on stdin (multiprocessing's spawn would re-import the caller's main module).
+"""
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 from ingest.blocks import ParsedDocument, ParseError, ParseTimeout
 
+_HEADER = struct.Struct("!I")
 
-def _serve(conn, ocr: bool) -> None:  # runs in the worker process
+
+def _write(stream, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def _read_exact(stream, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        part = stream.read(n - len(buf))
+        if not part:
+            raise EOFError
+        buf += part
+    return buf
+
+
+def _read(stream):
+    (n,) = _HEADER.unpack(_read_exact(stream, _HEADER.size))
+    return pickle.loads(_read_exact(stream, n))
+
+
+def _serve() -> None:  # runs in the worker process
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # stray prints from parsers must not corrupt the protocol
+    inp = sys.stdin.buffer
     from ingest._offline import set_offline_env
 
     set_offline_env()
@@ -23,17 +59,15 @@ def _serve(conn, ocr: bool) -> None:  # runs in the worker process
 
     while True:
         try:
-            path = conn.recv()
+            path, ocr = _read(inp)
         except EOFError:
             return
-        if path is None:
-            return
         try:
-            conn.send(("ok", parse_file(Path(path), ocr=ocr)))
+            _write(out, ("ok", parse_file(Path(path), ocr=ocr)))
         except ParseError as exc:
-            conn.send(("parse_error", (type(exc).__name__, exc.reason)))
+            _write(out, ("parse_error", (type(exc).__name__, exc.reason)))
         except Exception as exc:  # a parser bug: report it as this file's failure
-            conn.send(("parse_error", ("ParseError", f"parser failed: {type(exc).__name__}: {exc}"[:300])))
+            _write(out, ("parse_error", ("ParseError", f"parser failed: {type(exc).__name__}: {exc}"[:300])))
 
 
 class Parser:
@@ -43,36 +77,40 @@ class Parser:
         self.timeout = timeout
         self.ocr = ocr
         self.isolate = isolate
-        self._proc = None
-        self._conn = None
+        self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
 
     def _start(self) -> None:
-        ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_serve, args=(child, self.ocr), daemon=True, name="archivist-parser")
-        proc.start()
-        self._proc = proc
-        child.close()
-        self._conn = parent
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "ingest.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=root,
+        )
 
     def _stop(self, kill: bool = False) -> None:
-        if self._proc is None or self._conn is None:
-            self._proc = self._conn = None
+        proc, self._proc = self._proc, None
+        if proc is None:
             return
         try:
             if kill:
-                self._proc.kill()
+                proc.kill()
             else:
-                self._conn.send(None)
-        except (OSError, BrokenPipeError):
-            pass
-        self._proc.join(timeout=5)
-        if self._proc.is_alive():
-            self._proc.kill()
-            self._proc.join(timeout=5)
-        self._conn.close()
-        self._proc = self._conn = None
+                proc.stdin.close()
+            proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait(timeout=5)
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
 
     def close(self) -> None:
         with self._lock:
@@ -83,6 +121,12 @@ class Parser:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort at interpreter exit
+        try:
+            self._stop(kill=True)
+        except Exception:
+            pass
 
     def parse(self, path: Path) -> ParsedDocument:
         if not self.isolate:
@@ -95,15 +139,17 @@ class Parser:
             except Exception as exc:
                 raise ParseError(f"parser failed: {type(exc).__name__}: {exc}"[:300]) from exc
         with self._lock:
-            if self._proc is None or not self._proc.is_alive():
+            if self._proc is None or self._proc.poll() is not None:
                 self._start()
-            self._conn.send(str(path))
-            if not self._conn.poll(self.timeout):
-                self._stop(kill=True)
-                raise ParseTimeout(f"parsing took longer than {self.timeout:.0f} s and was stopped")
+            proc = self._proc
             try:
-                status, payload = self._conn.recv()
-            except (EOFError, OSError):
+                _write(proc.stdin, (str(path), self.ocr))
+                ready, _, _ = select.select([proc.stdout], [], [], self.timeout)
+                if not ready:
+                    self._stop(kill=True)
+                    raise ParseTimeout(f"parsing took longer than {self.timeout:g} s and was stopped")
+                status, payload = _read(proc.stdout)
+            except (EOFError, OSError, pickle.UnpicklingError):
                 self._stop(kill=True)
                 raise ParseError("the parser crashed on this file") from None
         if status == "ok":
@@ -112,3 +158,7 @@ class Parser:
         import ingest.blocks as blocks
 
         raise getattr(blocks, kind, ParseError)(reason)
+
+
+if __name__ == "__main__":
+    _serve()

@@ -1,0 +1,156 @@
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, SAMPLES
+from ui.cli import main
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ARCHIVIST_EMBEDDER__MODEL", "fake")
+    monkeypatch.delenv("ARCHIVIST_CONFIG", raising=False)
+
+    def run(*argv):
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def samples_index(tmp_path_factory):
+    """data-samples ingested once with the fake embedder; tests get a copy."""
+    import os
+
+    base = tmp_path_factory.mktemp("samples")
+    old = os.environ.get("ARCHIVIST_EMBEDDER__MODEL")
+    os.environ["ARCHIVIST_EMBEDDER__MODEL"] = "fake"
+    try:
+        code = main(["ingest", str(SAMPLES / "docs"), "--no-progress", "--index", str(base / "index")])
+    finally:
+        if old is None:
+            os.environ.pop("ARCHIVIST_EMBEDDER__MODEL")
+        else:
+            os.environ["ARCHIVIST_EMBEDDER__MODEL"] = old
+    assert code == 0
+    return base / "index"
+
+
+@pytest.fixture
+def ingested(cli, tmp_path, samples_index, capsys):
+    target = tmp_path / "archivist-data" / "index"
+    shutil.copytree(samples_index, target)
+    capsys.readouterr()
+    return target
+
+
+def test_help_names_the_commands_and_the_default_index(cli):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    code, out, err = cli()
+    assert code == 0 and "ingest" in out and "search" in out and "archivist-data/index" in out
+
+
+def test_ingest_samples_then_search_json(cli, ingested):
+    code, out, err = cli("search", "paid annual leave days", "--json", "-k", "3")
+    assert code == 0
+    data = json.loads(out)
+    assert data["query"] == "paid annual leave days"
+    assert len(data["results"]) == 3
+    first = data["results"][0]
+    assert set(first) == {"rank", "doc", "page", "section", "chunk_id", "text", "score"}
+    assert first["rank"] == 1 and isinstance(first["score"], float)
+    docs = [r["doc"] for r in data["results"]]
+    assert "hr/employee-handbook.pdf" in docs
+    hit = next(r for r in data["results"] if r["doc"] == "hr/employee-handbook.pdf")
+    assert hit["page"] == 2
+
+
+def test_rerun_skips_unchanged_files(cli, ingested):
+    code, out, err = cli("ingest", str(SAMPLES / "docs"), "--no-progress", "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert {f["status"] for f in report["files"]} == {"unchanged"}
+    assert report["chunks"] == 0
+
+
+def test_batch_search_keeps_order_and_ids(cli, ingested, tmp_path):
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text('{"id": "b", "question": "mileage rate"}\n\n{"id": "a", "question": "on-call compensation"}\n')
+    code, out, err = cli("search", "--queries", str(qfile), "--json", "-k", "2")
+    assert code == 0
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert [x["id"] for x in lines] == ["b", "a"]
+    assert [x["query"] for x in lines] == ["mileage rate", "on-call compensation"]
+    assert all(len(x["results"]) == 2 for x in lines)
+
+
+def test_failures_are_reported_by_name_and_exit_1(cli, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "good.txt").write_text("The ferry leaves at nine.")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
+    (folder / "song.wav").write_bytes(b"RIFF....WAVE")
+    (folder / "empty.txt").write_text("   ")
+    code, out, err = cli("ingest", str(folder), "--no-progress")
+    assert code == 1
+    assert "broken.pdf" in err and "song.wav: unsupported file type '.wav'" in err and "empty.txt" in err
+    assert "1 added" in err and "2 failed" in err and "1 empty" in err
+    code, out, err = cli("search", "ferry", "--json")
+    assert json.loads(out)["results"][0]["doc"] == "good.txt"
+
+
+def test_single_file_is_named_by_its_name(cli, tmp_path):
+    f = tmp_path / "notes.md"
+    f.write_text("# Notes\n\nThe boat is blue.")
+    assert cli("ingest", str(f), "--no-progress")[0] == 0
+    code, out, _ = cli("search", "boat", "--json")
+    assert json.loads(out)["results"][0]["doc"] == "notes.md"
+
+
+def test_user_errors_are_messages_not_tracebacks(cli, tmp_path, ingested):
+    code, out, err = cli("search", "   ")
+    assert code == 2 and "give a query" in err
+    code, out, err = cli("search", "x", "--index", str(tmp_path / "none"))
+    assert code == 2 and "no index" in err and "archivist ingest" in err
+    code, out, err = cli("ingest", str(tmp_path / "missing-folder"))
+    assert code == 2 and "no such file or folder" in err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": 1}\n')
+    code, out, err = cli("search", "--queries", str(bad))
+    assert code == 2 and "line 1" in err
+    code, out, err = cli("search", "leave", "--index", str(ingested), "--config", str(tmp_path / "missing.toml"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_index_refuses_other_embedder_with_a_message(cli, ingested, monkeypatch):
+    monkeypatch.setenv("ARCHIVIST_EMBEDDER__MODEL", "fake:32")
+    code, out, err = cli("search", "leave")
+    assert code == 2 and "was built with the embedder" in err and "--index" in err
+
+
+def test_stats_docs_remove(cli, ingested):
+    code, out, err = cli("stats", "--json")
+    stats = json.loads(out)
+    assert stats["documents"] == 21 and stats["chunks"] > 21 and stats["formats"]["pdf"] == 2
+    code, out, err = cli("docs")
+    assert "hr/parental-leave-policy.docx" in out
+    code, out, err = cli("remove", "hr/parental-leave-policy.docx")
+    assert code == 0
+    code, out, err = cli("search", "parental leave weeks", "--json", "-k", "10")
+    assert "hr/parental-leave-policy.docx" not in [r["doc"] for r in json.loads(out)["results"]]
+    assert cli("remove", "nope.txt")[0] == 2
+
+
+def test_console_script_runs(tmp_path):
+    exe = shutil.which("archivist", path=str(ROOT / ".venv" / "bin")) or shutil.which("archivist")
+    cmd = [exe] if exe else [sys.executable, "-m", "ui.cli"]
+    res = subprocess.run(cmd + ["search", "--help"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert res.returncode == 0 and "--queries" in res.stdout

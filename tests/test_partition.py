@@ -1,0 +1,82 @@
+import zipfile
+
+import pytest
+
+from conftest import SAMPLES
+from ingest import Parser, parse_file
+from ingest.blocks import CorruptDocument, EncryptedDocument, ParseError, UnsupportedFormat
+
+SAMPLE_FILES = sorted(p for p in (SAMPLES / "docs").rglob("*") if p.is_file())
+
+
+def test_samples_cover_the_common_formats():
+    exts = {p.suffix for p in SAMPLE_FILES}
+    assert {".pdf", ".docx", ".pptx", ".xlsx", ".html", ".md", ".txt", ".eml", ".csv"} <= exts
+    assert 15 <= len(SAMPLE_FILES) <= 25
+
+
+@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.name)
+def test_every_sample_parses_to_text(path):
+    doc = parse_file(path)
+    assert not doc.is_empty
+    assert sum(len(b.text) for b in doc.blocks) > 100
+
+
+def test_pdf_pages_and_tables_survive():
+    doc = parse_file(SAMPLES / "docs/hr/employee-handbook.pdf")
+    assert doc.pages == 3
+    assert any(b.page == 2 and "25 days of paid annual leave" in b.text for b in doc.blocks)
+    assert not any(b.text.strip() == "Page 1" for b in doc.blocks)  # page footers are dropped
+    xlsx = parse_file(SAMPLES / "docs/hr/benefits-summary.xlsx")
+    table = next(b for b in xlsx.blocks if b.kind == "table")
+    assert "| Family Plus | 980 |" in table.text.replace(".0", "")
+    pptx = parse_file(SAMPLES / "docs/finance/q3-2026-results.pptx")
+    assert any(b.kind == "table" and b.page == 3 and "Tidewater buoys" in b.text for b in pptx.blocks)
+
+
+def test_bad_files_fail_cleanly(tmp_path):
+    (tmp_path / "x.zip").write_bytes(b"PK\x03\x04junk")
+    with pytest.raises(UnsupportedFormat, match="unsupported file type '.zip'"):
+        parse_file(tmp_path / "x.zip")
+    (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.4\n1 0 obj garbage")
+    with pytest.raises(CorruptDocument):
+        parse_file(tmp_path / "bad.pdf")
+    (tmp_path / "bad.docx").write_bytes(b"this is not a zip")
+    with pytest.raises(CorruptDocument, match="not a zip"):
+        parse_file(tmp_path / "bad.docx")
+    with zipfile.ZipFile(tmp_path / "plain.docx", "w") as zf:
+        zf.writestr("hello.txt", "hi")
+    with pytest.raises(CorruptDocument, match="without Office content"):
+        parse_file(tmp_path / "plain.docx")
+    (tmp_path / "locked.xlsx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)
+    with pytest.raises(EncryptedDocument):
+        parse_file(tmp_path / "locked.xlsx")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    assert parse_file(tmp_path / "empty.txt").is_empty
+
+
+def test_text_in_odd_encodings(tmp_path):
+    (tmp_path / "u16.txt").write_bytes("Fjord Übersicht\n\nBody text here.".encode("utf-16"))
+    assert "Übersicht" in " ".join(b.text for b in parse_file(tmp_path / "u16.txt").blocks)
+    (tmp_path / "cp.csv").write_bytes("name;city\nJørgen;Tromsø\nÅse;Bodø\n".encode("cp1252"))
+    table = parse_file(tmp_path / "cp.csv").blocks[0].text
+    assert "| Jørgen | Tromsø |" in table
+
+
+def test_isolated_parser_reports_and_survives(tmp_path):
+    (tmp_path / "ok.txt").write_text("Hello world, this is fine.")
+    (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.4 nothing")
+    with Parser(timeout=60) as parser:
+        with pytest.raises(ParseError):
+            parser.parse(tmp_path / "bad.pdf")
+        assert "fine" in parser.parse(tmp_path / "ok.txt").blocks[0].text
+
+
+def test_parser_timeout_kills_a_hanging_parse(tmp_path, monkeypatch):
+    (tmp_path / "ok.txt").write_text("Hello")
+    parser = Parser(timeout=0.001)
+    try:
+        with pytest.raises(ParseError, match="longer than"):
+            parser.parse(tmp_path / "ok.txt")  # the worker cannot even start in 1 ms
+    finally:
+        parser.close()
