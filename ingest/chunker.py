@@ -3,7 +3,7 @@
 Rules, in order:
 - a heading starts a new chunk (unless the open chunk is still tiny), and every chunk
   carries the heading path above it as ``section``;
-- a page break starts a new chunk on the same condition, so ``page`` is where the text is;
+- a passage may run over a page break; ``page`` is the page where the chunk starts;
 - a table that fits the budget is never split; a larger one is split between rows, each
   piece repeating the header row;
 - a paragraph over the budget is split at sentence, then word boundaries
@@ -30,7 +30,9 @@ class ChunkingOptions:
     target_tokens: int = 180  # body size a chunk grows to before it is closed
     min_tokens: int = 48  # a chunk smaller than this is not closed at a heading or page break
     safety: int = 4
-    page_breaks: bool = True  # close a chunk at a page break (once it has min_tokens)
+    #: close a chunk at a page break (once it has min_tokens). Off: a passage that runs over a
+    #: page break stays whole, and ``page`` is the page where it starts.
+    page_breaks: bool = False
 
 
 @dataclass

@@ -160,9 +160,10 @@ class Ingestor:
                     at += len(chunks)
                 pending.clear()
 
+            parsed_ahead = self._parse_ahead(sources, known, force)
             for i, src in enumerate(sources):
                 t0 = time.perf_counter()
-                res = self._one(src, known, pending, force)
+                res = self._one(src, known, pending, force, next(parsed_ahead))
                 res.seconds = time.perf_counter() - t0
                 if sum(len(c) for _, c, _ in pending) >= self.embed_batch:
                     flush()
@@ -183,7 +184,36 @@ class Ingestor:
         report.seconds = time.perf_counter() - start
         return report
 
-    def _one(self, src: Source, known: dict, pending: list, force: bool) -> FileResult:
+    def _parse_ahead(self, sources: list[Source], known: dict, force: bool):
+        """Yield, per source, what to do with it, parsing up to two files ahead in a thread
+        so the parser process works while this one embeds."""
+        import queue
+        import threading
+
+        q: queue.Queue = queue.Queue(maxsize=2)
+        stop = threading.Event()
+
+        def work():
+            for src in sources:
+                if stop.is_set():
+                    return
+                q.put(self._prepare(src, known, force))
+
+        t = threading.Thread(target=work, name="archivist-parse-ahead", daemon=True)
+        t.start()
+        try:
+            for _ in sources:
+                yield q.get()
+        finally:
+            stop.set()
+            while t.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    q.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+
+    def _prepare(self, src: Source, known: dict, force: bool):
+        """Hash, compare and parse one source: a FileResult when done, else (stat, digest, groups, parsed)."""
         path = src.path
         if not is_supported(path):
             return FileResult(src.doc, "failed", f"unsupported file type {path.suffix.lower() or '(no extension)'!r}")
@@ -200,6 +230,16 @@ class Ingestor:
             parsed = self.parser.parse(path)
         except ParseError as exc:
             return FileResult(src.doc, "failed", exc.reason)
+        except Exception as exc:  # never let one file stop the job
+            return FileResult(src.doc, "failed", f"{type(exc).__name__}: {exc}"[:300])
+        return stat, digest, groups, parsed
+
+    def _one(self, src: Source, known: dict, pending: list, force: bool, prepared) -> FileResult:
+        if isinstance(prepared, FileResult):
+            return prepared
+        stat, digest, groups, parsed = prepared
+        path = src.path
+        prev = known.get(src.doc)
         chunks = self.chunker.chunk(src.doc, parsed, groups)
         status = "updated" if prev is not None else "added"
         reason = "; ".join(parsed.notes)
