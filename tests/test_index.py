@@ -136,3 +136,16 @@ def test_reader_sees_new_generation_and_old_files_are_tidied(make_index, fake_em
     assert len(reader.search("tides", 10)) == 4
     files = sorted(p.name for p in idx.path.iterdir() if p.name.startswith("vectors-"))
     assert files == ["vectors-3.faiss", "vectors-4.faiss"]
+
+
+def test_langchain_adapter_returns_documents_with_metadata(make_index):
+    from retrieval.langchain import ArchivistRetriever
+
+    idx = make_index()
+    _add(idx, "hr/a.txt", ["parental leave is eighteen weeks", "the canteen opens at noon"], groups=("hr",))
+    _add(idx, "pub/b.txt", ["parental leave questions go to HR"])
+    docs = ArchivistRetriever(index=idx, k=2).invoke("parental leave")
+    assert len(docs) == 2 and all(d.metadata["chunk_id"] for d in docs)
+    assert {d.metadata["doc"] for d in docs} == {"hr/a.txt", "pub/b.txt"}
+    docs = ArchivistRetriever(index=idx, k=2, filter=SearchFilter.for_groups([])).invoke("parental leave")
+    assert [d.metadata["doc"] for d in docs] == ["pub/b.txt"]
