@@ -42,8 +42,14 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A chunk found by a search, with its score and 1-based rank."""
+    """A chunk found by a search, with its score and 1-based rank.
+
+    ``dense`` (cosine) and ``lexical`` (BM25) are the raw scores of each search that
+    found it, None where that search did not rank it among its candidates.
+    """
 
     chunk: Chunk
     score: float
     rank: int
+    dense: float | None = None
+    lexical: float | None = None

@@ -206,8 +206,12 @@ class Index:
             ranked = convex(dense, lex, self.options.alpha)
         top = ranked[:k]
         chunks = self.chunks_by_vid([v for v, _ in top])
-        hits = [Hit(chunks[v], float(s), i + 1) for i, (v, s) in enumerate((v, s) for v, s in top if v in chunks)]
-        return [Hit(h.chunk, h.score, i + 1) for i, h in enumerate(hits)]
+        dense_of, lex_of = dict(dense), dict(lex)
+        found = [(v, s) for v, s in top if v in chunks]  # a row purged by a newer commit drops out
+        return [
+            Hit(chunks[v], float(s), i + 1, dense=dense_of.get(v), lexical=lex_of.get(v))
+            for i, (v, s) in enumerate(found)
+        ]
 
     # -- documents and statistics ------------------------------------------------
     def documents(self, filter: SearchFilter | None = None) -> list[DocumentInfo]:

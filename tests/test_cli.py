@@ -154,3 +154,44 @@ def test_console_script_runs(tmp_path):
     cmd = [exe] if exe else [sys.executable, "-m", "ui.cli"]
     res = subprocess.run(cmd + ["search", "--help"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert res.returncode == 0 and "--queries" in res.stdout
+
+
+def test_ask_json_and_batch(cli, ingested, tmp_path, monkeypatch):
+    monkeypatch.setenv("ARCHIVIST_GENERATOR__BACKEND", "fake")
+    monkeypatch.setenv("ARCHIVIST_ANSWER__MIN_SIMILARITY", "0.1")
+    monkeypatch.setenv("ARCHIVIST_ANSWER__COVERAGE_SIMILARITY", "0.2")
+    code, out, err = cli("ask", "How many days of paid annual leave does an employee get?", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) >= {"id", "question", "answer", "abstained", "citations", "timings"}
+    assert data["id"] is None and not data["abstained"]
+    assert data["citations"] and set(data["citations"][0]) == {"n", "doc", "page", "section", "chunk_id", "text", "score"}
+    assert set(data["timings"]) == {"retrieve_s", "generate_s", "total_s"}
+    qfile = tmp_path / "qs.jsonl"
+    qfile.write_text('{"id": "x2", "question": "What is the mileage rate in Norway?"}\n{"id": "x1", "question": "Who approves purchases?"}\n')
+    code, out, err = cli("ask", "--questions", str(qfile), "--json")
+    assert code == 0
+    assert [json.loads(l)["id"] for l in out.splitlines()] == ["x2", "x1"]
+    code, out, err = cli("ask", "")
+    assert code == 2 and "ask a question" in err
+
+
+def test_eval_writes_reports_and_compares(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("ARCHIVIST_GENERATOR__BACKEND", "fake")
+    out_dir = tmp_path / "report"
+    code, out, err = cli("eval", str(SAMPLES), "--out", str(out_dir), "--limit", "8", "--json",
+                         "--compare", "answer.on_unsupported=abstain")
+    assert code == 0, err
+    summary = json.loads(out)["summaries"]
+    assert set(summary) == {"base", "answer.on_unsupported=abstain"}
+    base = summary["base"]
+    assert base["questions"] == 8 and base["unanswerable"] >= 1
+    for key in ("evidence_doc@k", "evidence_page@k", "mrr", "f1", "containment", "citation_precision",
+                "abstain_unanswerable", "abstain_answerable", "latency_p50_s", "latency_p95_s"):
+        assert key in base
+    assert 0 <= base["evidence_doc@k"] <= 1
+    report = (out_dir / "report.md").read_text()
+    assert "| gold-answer containment |" in report and "answer.on_unsupported=abstain" in report
+    assert json.loads((out_dir / "report.json").read_text())["rows"]["base"][0]["question"]
+    code, out, err = cli("eval", str(tmp_path / "nothing"))
+    assert code == 2 and "not a question set" in err

@@ -57,6 +57,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doc-prefix", metavar="PREFIX", help="only documents whose path starts with PREFIX")
     _common(p)
 
+    p = sub.add_parser("ask", help="answer a question from the documents, with citations", description=(
+        "Retrieve, answer with the small model, check the answer against its sources, and cite them. "
+        "When the documents do not answer the question, says so and lists the closest passages. "
+        "With --questions, reads JSON lines with 'id' and 'question' and prints one answer object per line, "
+        "in input order, loading the models once."))
+    p.add_argument("question", nargs="?", help="the question")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--questions", metavar="FILE.jsonl", help="batch: one JSON object per line with id and question")
+    p.add_argument("--no-stream", action="store_true", help="print the answer only when it is complete")
+    _common(p)
+
+    p = sub.add_parser("eval", help="measure retrieval and answers on a question set", description=(
+        "Evaluate on SET_DIR (docs/ and questions.jsonl, the layout of shared/eval): ingests SET_DIR/docs into "
+        "its own index when needed, answers every question and reports retrieval, answer quality, citations, "
+        "abstention and latency, as JSON and Markdown. --compare runs the same questions with other settings "
+        "and puts the results side by side, e.g. --compare answer.on_unsupported=abstain."))
+    p.add_argument("set_dir", metavar="SET_DIR", help="folder with docs/ and questions.jsonl")
+    p.add_argument("--out", metavar="DIR", help="where to write report.json and report.md (default: <data_dir>/eval/<set>)")
+    p.add_argument("--limit", type=int, help="answer at most N questions (a seeded sample keeping the answerable/unanswerable mix)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
+    p.add_argument("--compare", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
+                   help="another setting to compare (repeatable), e.g. generator.backend=fake")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _common(p)
+
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true", help="JSON output")
     _common(p)
@@ -226,7 +251,116 @@ def cmd_remove(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "stats": cmd_stats, "docs": cmd_docs, "remove": cmd_remove}
+def _print_answer(ans, stream_printed: bool) -> None:
+    if ans.abstained:
+        print(ans.text)
+        if ans.hits:
+            print("\nThe closest passages:")
+            for h in ans.hits[:3]:
+                c = h.chunk
+                where = c.doc + (f", page {c.page}" if c.page else "")
+                print(f"  - {where}: {' '.join(c.text.split())[:200]}")
+        return
+    if not stream_printed:
+        print(ans.text)
+    print()
+    for p in ans.citations:
+        c = p.chunk
+        where = c.doc + (f", page {c.page}" if c.page else "") + (f" — {c.section}" if c.section else "")
+        print(f"[{p.n}] {where}")
+
+
+def cmd_ask(args, settings: Settings) -> int:
+    from qa import Answer
+    from ui.services import make_answerer, open_index
+
+    if args.questions:
+        queries = _read_jsonl(args.questions)
+        answerer = make_answerer(settings, open_index(settings, create=False))
+        for q in queries:
+            print(json.dumps(answerer.ask(q["question"]).to_json(q.get("id")), ensure_ascii=False), flush=True)
+        return 0
+    if not args.question or not args.question.strip():
+        raise ArchivistError('ask a question, e.g. archivist ask "How many days of annual leave do I get?"')
+    answerer = make_answerer(settings, open_index(settings, create=False))
+    if args.json:
+        print(json.dumps(answerer.ask(args.question).to_json(None), ensure_ascii=False, indent=2))
+        return 0
+    stream = sys.stdout.isatty() and not args.no_stream
+    final = None
+    draft = []
+    for event in answerer.stream(args.question):
+        if isinstance(event, Answer):
+            final = event
+        elif stream:
+            draft.append(event)
+            print(event, end="", flush=True)
+    if stream and draft:
+        if " ".join("".join(draft).split()) != final.text:
+            print("\r\033[2K(checked against the sources and replaced:)\n" + final.text)
+        else:
+            print()
+    _print_answer(final, stream_printed=stream and bool(draft))
+    return 0
+
+
+def _parse_compare(spec: str) -> dict:
+    out = {}
+    for part in spec.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ArchivistError(f"--compare {spec!r}: use KEY=VALUE pairs, e.g. answer.on_unsupported=abstain")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def cmd_eval(args, settings: Settings) -> int:
+    from ingest import discover
+    from qa.evaluate import evaluate, load_question_set, markdown_report, summarize
+    from ui.services import make_answerer, make_ingestor, open_index
+
+    try:
+        qset = load_question_set(args.set_dir, limit=args.limit, seed=args.seed)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ArchivistError(str(exc)) from None
+    if not args.index:
+        settings.index = settings.data_dir / "eval" / qset.name / "index"
+    out_dir = Path(args.out) if args.out else settings.data_dir / "eval" / qset.name
+    variants = {"base": settings}
+    for spec in args.compare:
+        overrides = _parse_compare(spec)
+        variants[spec] = load_settings(args.config, **{"index": str(settings.index_dir), **overrides})
+    index = open_index(settings)
+    ingestor = make_ingestor(settings, index)
+    try:
+        report = ingestor.ingest(discover([qset.docs]), progress=not args.json)
+    finally:
+        ingestor.parser.close()
+    if report.failed:
+        print(f"note: {len(report.failed)} document(s) of the set could not be read", file=sys.stderr)
+    summaries, rows = {}, {}
+    from tqdm import tqdm
+
+    for label, vs in variants.items():
+        vindex = index if vs.embedder == settings.embedder and vs.search == settings.search else open_index(vs)
+        answerer = make_answerer(vs, vindex)
+        bar = tqdm(total=len(qset.questions), desc=f"answering ({label})", unit="q", file=sys.stderr, disable=args.json)
+        rows[label] = evaluate(answerer, qset, k=vs.answer.k, on_row=lambda i, r: bar.update(1))
+        bar.close()
+        summaries[label] = summarize(rows[label])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps({"set": qset.name, "summaries": summaries, "rows": rows}, indent=2))
+    md = markdown_report(qset.name, summaries, rows)
+    (out_dir / "report.md").write_text(md)
+    if args.json:
+        print(json.dumps({"set": qset.name, "summaries": summaries}, indent=2))
+    else:
+        print(md.split("\n## ")[0])
+        print(f"written: {out_dir / 'report.md'} and report.json", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"ask": cmd_ask, "eval": cmd_eval, "ingest": cmd_ingest, "search": cmd_search, "stats": cmd_stats, "docs": cmd_docs, "remove": cmd_remove}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
         _setup_logging(args, settings)
         return COMMANDS[args.command](args, settings)
     except ArchivistError as exc:
+        print(f"archivist: error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
         print(f"archivist: error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:  # bad user input that reached a component

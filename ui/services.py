@@ -32,3 +32,27 @@ def make_ingestor(settings: Settings, index: Index):
     )
     parser = Parser(timeout=settings.ingest.parse_timeout, ocr=settings.ingest.ocr, isolate=settings.ingest.isolate_parser)
     return Ingestor(index, Chunker(emb.count_tokens, opts), parser)
+
+
+def make_generator(settings: Settings):
+    from qa import FakeGenerator, LlamaCppGenerator, OpenAIGenerator, TransformersGenerator
+
+    g = settings.generator
+    if g.backend == "fake":
+        return FakeGenerator()
+    if g.backend == "openai":
+        return OpenAIGenerator(g.base_url, g.model, api_key=g.api_key, timeout=g.timeout)
+    if g.backend == "llama-cpp":
+        return LlamaCppGenerator(g.model)
+    return TransformersGenerator(g.model, cache_dir=settings.data_dir / "models")
+
+
+def make_answerer(settings: Settings, index: Index, generator=None):
+    from qa import Answerer, AnswerOptions
+
+    a = settings.answer
+    options = AnswerOptions(
+        k=a.k, min_similarity=a.min_similarity, min_coverage=a.min_coverage, coverage_similarity=a.coverage_similarity,
+        min_support=a.min_support, on_unsupported=a.on_unsupported, max_tokens=settings.generator.max_tokens,
+    )
+    return Answerer(index, generator if generator is not None else make_generator(settings), options)

