@@ -132,7 +132,7 @@ def main() -> None:
     ap.add_argument("--sets", nargs="+", default=["contoso-hr", "covid-qa", "scifact"])
     ap.add_argument("--modes", nargs="+", default=["lexical", "dense", "hybrid"])
     ap.add_argument("--embedder", default="all-MiniLM-L6-v2")
-    ap.add_argument("--fusion", default="convex", choices=["convex", "rrf"])
+    ap.add_argument("--fusion", default="relative", choices=["relative", "convex", "rrf"])
     ap.add_argument("--alpha", type=float, default=0.5)
     ap.add_argument("--rebuild", action="store_true", help="re-ingest instead of using the cached index")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "retrieval.json"))

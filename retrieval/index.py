@@ -31,7 +31,7 @@ from retrieval.chunk import Chunk, Hit
 from retrieval.embedder import Embedder
 from retrieval.errors import EmptyIndexError, IndexLockedError, IndexMismatchError
 from retrieval.filters import SearchFilter
-from retrieval.fusion import convex, rrf
+from retrieval.fusion import convex, relative, rrf
 from retrieval.indexed_text import doc_title, indexed_text
 from retrieval.lexical import LexicalIndex
 from retrieval.vectors import VectorIndex
@@ -49,7 +49,7 @@ def chunk_index_text(chunk: Chunk) -> str:
 @dataclass
 class SearchOptions:
     mode: str = "hybrid"
-    fusion: str = "convex"  # or "rrf"
+    fusion: str = "relative"  # relative | convex | rrf (see retrieval/fusion.py)
     alpha: float = 0.5  # dense weight in convex fusion
     candidates: int = 100  # per list, before fusion
 
@@ -202,8 +202,10 @@ class Index:
             ranked = lex
         elif self.options.fusion == "rrf":
             ranked = rrf([dense, lex])
-        else:
+        elif self.options.fusion == "convex":
             ranked = convex(dense, lex, self.options.alpha)
+        else:
+            ranked = relative(dense, lex, self.options.alpha)
         top = ranked[:k]
         chunks = self.chunks_by_vid([v for v, _ in top])
         dense_of, lex_of = dict(dense), dict(lex)

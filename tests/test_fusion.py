@@ -17,3 +17,13 @@ def test_convex_normalises_and_weights():
     scores = dict(convex(dense, lexical, alpha=0.5))
     assert abs(scores[2] - 0.5) < 1e-9  # middle of both lists
     assert convex([], [], 0.5) == []
+
+
+def test_relative_keeps_distance_from_each_lists_best():
+    from retrieval.fusion import relative
+
+    dense = [(1, 0.8), (2, 0.4)]
+    lexical = [(2, 10.0), (3, 9.0)]
+    scores = dict(relative(dense, lexical, alpha=0.5))
+    assert abs(scores[1] - 0.5) < 1e-9 and abs(scores[2] - 0.75) < 1e-9 and abs(scores[3] - 0.45) < 1e-9
+    assert relative([(1, -0.2)], [], 0.5) == [(1, 0.0)]

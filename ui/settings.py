@@ -37,7 +37,7 @@ class EmbedderSettings:
 @dataclass
 class SearchSettings:
     mode: str = "hybrid"  # hybrid | dense | lexical
-    fusion: str = "convex"  # convex | rrf
+    fusion: str = "relative"  # relative | convex | rrf
     alpha: float = 0.5  # weight of dense scores in convex fusion
     k: int = 5
     candidates: int = 100
@@ -135,8 +135,8 @@ def _apply(obj: Any, values: Mapping[str, Any], prefix: str, origin: str) -> Non
 def _validate(s: Settings) -> None:
     if s.search.mode not in ("hybrid", "dense", "lexical"):
         raise ConfigError(f"search.mode = {s.search.mode!r}; use hybrid, dense or lexical")
-    if s.search.fusion not in ("convex", "rrf"):
-        raise ConfigError(f"search.fusion = {s.search.fusion!r}; use convex or rrf")
+    if s.search.fusion not in ("relative", "convex", "rrf"):
+        raise ConfigError(f"search.fusion = {s.search.fusion!r}; use relative, convex or rrf")
     if not 0.0 <= s.search.alpha <= 1.0:
         raise ConfigError(f"search.alpha = {s.search.alpha}; it must lie between 0 and 1")
     if s.search.k < 1:
