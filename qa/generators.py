@@ -79,6 +79,40 @@ def packaged_smollm2_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+def _save_cached(folder: Path, tok, model) -> None:
+    """Keep the de-quantised weights (GGUF -> fp32 takes ~15 s; reading these back ~1 s)."""
+    import logging
+
+    try:
+        from safetensors.torch import save_model
+
+        tmp = folder.with_name(folder.name + ".tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)
+        (tmp / "config.json").write_text(json.dumps(config))
+        tok.save_pretrained(tmp)
+        save_model(model, str(tmp / "model.safetensors"))
+        if folder.exists():
+            import shutil
+
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    except Exception as exc:  # a cache is a speed-up, not a requirement
+        logging.getLogger(__name__).info("could not cache the de-quantised model: %s", exc)
+
+
+def _load_cached(folder: Path):
+    import torch
+    from safetensors.torch import load_model
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    load_model(model, str(folder / "model.safetensors"))
+    return AutoTokenizer.from_pretrained(folder, local_files_only=True), model
+
+
 class TransformersGenerator(_Base):
     """A causal LM from a local folder, or a GGUF file that transformers de-quantises.
 
@@ -111,7 +145,9 @@ class TransformersGenerator(_Base):
     def _cached_copy(self) -> Path | None:
         if not (self.gguf_file and self.cache_dir):
             return None
-        return self.cache_dir / (Path(self.gguf_file).stem + "-fp32")
+        gguf = self.path / self.gguf_file
+        stamp = f"{gguf.stat().st_size}" if gguf.exists() else "0"
+        return self.cache_dir / f"{Path(self.gguf_file).stem}-fp32-{stamp}"
 
     def load(self):
         key = str(self.path / (self.gguf_file or ""))
@@ -131,21 +167,15 @@ class TransformersGenerator(_Base):
                 torch.set_num_threads(self.threads)
             cached = self._cached_copy()
             try:
-                if cached is not None and (cached / "config.json").exists():
-                    tok = AutoTokenizer.from_pretrained(cached, local_files_only=True)
-                    model = AutoModelForCausalLM.from_pretrained(cached, local_files_only=True, dtype=torch.float32)
+                if cached is not None and (cached / "model.safetensors").exists():
+                    tok, model = _load_cached(cached)
                 elif self.gguf_file:
                     tok = AutoTokenizer.from_pretrained(self.path, gguf_file=self.gguf_file, local_files_only=True)
                     model = AutoModelForCausalLM.from_pretrained(
                         self.path, gguf_file=self.gguf_file, local_files_only=True, dtype=torch.float32
                     )
                     if cached is not None:
-                        try:
-                            cached.mkdir(parents=True, exist_ok=True)
-                            model.save_pretrained(cached)
-                            tok.save_pretrained(cached)
-                        except OSError:
-                            pass  # a cache is a speed-up, not a requirement
+                        _save_cached(cached, tok, model)
                 else:
                     tok = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
                     model = AutoModelForCausalLM.from_pretrained(self.path, local_files_only=True, dtype=torch.float32)
