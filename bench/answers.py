@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--unanswerable", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--styles", nargs="*", default=[], help="also run the answerer with these styles (generated, quote, both)")
     args = ap.parse_args()
     embedder = make_embedder("all-MiniLM-L6-v2")
     generator = TransformersGenerator(cache_dir=ROOT / ".bench-cache" / "models")
@@ -84,7 +85,11 @@ def main() -> None:
                 Ingestor(index, Chunker(embedder.count_tokens, ChunkingOptions(max_tokens=256)), parser).ingest(discover([folder / "docs"]))
         else:
             index, _ = build_qa_index(name, embedder, False)
+        from qa import AnswerOptions
+
         pipelines = {"archivist": Answerer(index, generator)}
+        for style in args.styles:
+            pipelines[f"archivist ({style})"] = Answerer(index, generator, AnswerOptions(style=style))
         if not args.skip_naive:
             pipelines["naive top-3"] = NaivePipeline(index, generator)
         summaries, rows = {}, {}

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -31,8 +32,24 @@ class AnswerOptions:
     coverage_similarity: float = 0.5  # ...required when similarity is below this
     min_support: float = 0.6  # share of the answer's content words found in its cited passages
     on_unsupported: str = "quote"  # "quote" the best evidence sentence, or "abstain"
-    max_tokens: int = 80
+    #: "generated": the model's answer; "quote": the best evidence sentence; "both": the model's
+    #: answer followed by the sentence of the source that supports it
+    style: str = "both"
+    max_tokens: int = 64
+    stop_after_sentence: bool = True  # small models answer in the first sentence, then ramble
     evidence: EvidenceOptions = field(default_factory=EvidenceOptions)
+
+
+_SENTENCE_DONE = re.compile(r"([.!?](?:\s*\[\d{1,2}\])*[.]?)\s+\S|(\S)\n\n")
+
+
+def _first_sentence(text: str) -> str | None:
+    """The first sentence (of a few words, with its citations) once the text has moved past it."""
+    for m in _SENTENCE_DONE.finditer(text):
+        end = m.end(1) if m.group(1) else m.end(2)
+        if len(text[:end].split()) >= 4:
+            return text[:end]
+    return None
 
 
 class Answerer:
@@ -42,6 +59,8 @@ class Answerer:
         self.options = options or AnswerOptions()
         if self.options.on_unsupported not in ("quote", "abstain"):
             raise ValueError("on_unsupported must be 'quote' or 'abstain'")
+        if self.options.style not in ("generated", "quote", "both"):
+            raise ValueError("style must be 'generated', 'quote' or 'both'")
 
     def ask(self, question: str, *, filter: SearchFilter | None = None) -> Answer:
         answer = None
@@ -80,12 +99,28 @@ class Answerer:
             yield done(ABSTAIN_TEXT, True, [], f"nothing close enough (similarity {similarity:.2f}, coverage {coverage:.2f})")
             return
 
+        best = passages[0]
+        quote = f"{strip_citations(best.best_sentence)} [{best.n}]"
+        if opt.style == "quote":
+            yield done(quote, False, [best], "quoted")
+            return
         messages = build_messages(question, passages)
         parts: list[str] = []
         t_gen = time.perf_counter()
-        for piece in self.generator.stream(messages, opt.max_tokens):
-            parts.append(piece)
-            yield piece
+        stream = self.generator.stream(messages, opt.max_tokens)
+        try:
+            for piece in stream:
+                parts.append(piece)
+                yield piece
+                if opt.stop_after_sentence:
+                    first = _first_sentence("".join(parts))
+                    if first is not None:
+                        parts = [first]
+                        break
+        finally:
+            close = getattr(stream, "close", None)
+            if close:
+                close()
         timings["generate_s"] = time.perf_counter() - t_gen
         draft = " ".join("".join(parts).split())
         by_n = {p.n: p for p in passages}
@@ -99,7 +134,13 @@ class Answerer:
             evidence = " ".join(p.chunk.text for p in cited)
             s = support(draft, evidence, question)
             if s.ok and s.score >= opt.min_support:
-                yield done(draft, False, cited, f"generated (support {s.score:.2f})")
+                text = draft
+                if opt.style == "both":
+                    src = cited[0]
+                    sentence = strip_citations(src.best_sentence)
+                    if sentence and sentence.lower() not in draft.lower():
+                        text = f"{draft}\n\n“{sentence}” [{src.n}]"
+                yield done(text, False, cited, f"generated (support {s.score:.2f})")
                 return
             why = f"the generated answer was not supported by its sources (support {s.score:.2f}" + (
                 f", numbers {sorted(s.missing_numbers)} not in them)" if s.missing_numbers else ")")
@@ -108,5 +149,4 @@ class Answerer:
         if opt.on_unsupported == "abstain":
             yield done(ABSTAIN_TEXT, True, [], why)
             return
-        best = passages[0]
-        yield done(f"{strip_citations(best.best_sentence)} [{best.n}]", False, [best], f"quoted: {why}")
+        yield done(quote, False, [best], f"quoted: {why}")

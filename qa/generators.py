@@ -189,12 +189,21 @@ class TransformersGenerator(_Base):
         import torch
         from transformers import TextIteratorStreamer
 
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
         tok, model = self.load()
         enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
         streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+        stop = threading.Event()
+
+        class _StopWhenAsked(StoppingCriteria):  # the reader stopped listening: stop generating
+            def __call__(self, input_ids, scores, **kw):
+                return stop.is_set()
+
         kwargs = dict(
             input_ids=enc["input_ids"], attention_mask=enc.get("attention_mask"), max_new_tokens=max_tokens,
             do_sample=False, repetition_penalty=1.1, streamer=streamer, pad_token_id=tok.eos_token_id,
+            stopping_criteria=StoppingCriteriaList([_StopWhenAsked()]),
         )
         errors: list[BaseException] = []
 
@@ -209,8 +218,11 @@ class TransformersGenerator(_Base):
         with self._lock:  # one generation at a time per process: the CPU is shared anyway
             t = threading.Thread(target=run, daemon=True)
             t.start()
-            yield from streamer
-            t.join()
+            try:
+                yield from streamer
+            finally:
+                stop.set()
+                t.join()
         if errors:
             raise GeneratorError(f"generation failed: {errors[0]}")
 

@@ -89,3 +89,16 @@ def test_bad_questions_are_value_errors(index):
         _answerer(index).ask("   ")
     with pytest.raises(ValueError, match="too long"):
         _answerer(index).ask("why " * 1000)
+
+
+def test_styles_and_early_stop(index):
+    q = "How many days of paid annual leave does every employee get?"
+    rambler = FakeGenerator(reply="Every employee gets 25 days of paid annual leave [1]. Also here is a long story about nothing at all.")
+    ans = _answerer(index, rambler, style="generated").ask(q)
+    assert ans.text == "Every employee gets 25 days of paid annual leave [1]."  # stopped after the first sentence
+    both = _answerer(index, FakeGenerator(reply="Employees get 25 days [1]."), style="both").ask(q)
+    assert both.text.startswith("Employees get 25 days [1].") and "“Every employee receives 25 days" in both.text
+    quote = _answerer(index, FakeGenerator(reply="unused"), style="quote").ask(q)
+    assert quote.text == "Every employee receives 25 days of paid annual leave per year. [1]"
+    with pytest.raises(ValueError):
+        _answerer(index, style="poem")
