@@ -134,12 +134,21 @@ class Answerer:
             evidence = " ".join(p.chunk.text for p in cited)
             s = support(draft, evidence, question)
             if s.ok and s.score >= opt.min_support:
+                # cite the best-ranked passage that backs the answer as well as the one the model chose
+                for p in passages:
+                    if p in cited:
+                        break
+                    alt = support(draft, p.chunk.text, question)
+                    if alt.ok and alt.score >= s.score:
+                        draft = re.sub(r"\[\d{1,2}\]", f"[{p.n}]", draft)
+                        cited = [p]
+                        break
                 text = draft
                 if opt.style == "both":
                     src = cited[0]
-                    sentence = strip_citations(src.best_sentence)
-                    if sentence and sentence.lower() not in draft.lower():
-                        text = f"{draft}\n\n“{sentence}” [{src.n}]"
+                    quoted = strip_citations(src.text)
+                    if quoted and quoted.lower() not in draft.lower():
+                        text = f"{draft}\n\n“{quoted}” [{src.n}]"
                 yield done(text, False, cited, f"generated (support {s.score:.2f})")
                 return
             why = f"the generated answer was not supported by its sources (support {s.score:.2f}" + (
