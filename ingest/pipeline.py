@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -35,7 +35,7 @@ class Source:
 @dataclass
 class FileResult:
     doc: str
-    status: str  # added | updated | unchanged | empty | failed
+    status: str  # added | updated | unchanged | removed | empty | failed
     reason: str = ""
     chunks: int = 0
     pages: int | None = None
@@ -47,6 +47,7 @@ class IngestReport:
     results: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
     generation: int = 0
+    job_id: int | None = None
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -64,7 +65,7 @@ class IngestReport:
         return sum(r.pages or 0 for r in self.results if r.status in ("added", "updated"))
 
     def summary(self) -> str:
-        parts = [f"{self.count(s)} {s}" for s in ("added", "updated", "unchanged", "empty", "failed") if self.count(s)]
+        parts = [f"{self.count(s)} {s}" for s in ("added", "updated", "unchanged", "removed", "empty", "failed") if self.count(s)]
         return (
             f"{len(self.results)} file(s): " + (", ".join(parts) or "nothing to do")
             + f"; {self.chunks} chunks in {self.seconds:.1f} s"
@@ -108,11 +109,29 @@ def file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-class Ingestor:
-    """Parse, chunk, embed and index files.
+@dataclass
+class _Prepared:
+    """What the look-ahead thread found out about a source before the main loop handles it."""
 
-    Collaborators come in: the index (with its embedder), a chunker and a parser.
-    ``groups_for(doc, path)`` gives a document's access groups (default: everyone).
+    result: FileResult | None = None  # already decided (failed, unchanged)
+    stat: os.stat_result | None = None
+    digest: str = ""
+    groups: tuple[str, ...] = ()
+    parsed: object = None
+    reuse_from: str | None = None  # a committed document with the same content
+
+
+class Ingestor:
+    """Parse, chunk, embed and index files; one run is one job.
+
+    Collaborators come in: the index (with its embedder), a chunker, a parser and
+    optionally a job log. ``groups_for(doc, path)`` gives a document's access groups.
+
+    Reruns are incremental: a file whose size and time (or, failing those, content hash)
+    did not change is skipped; a changed one has its chunks replaced; a file with the
+    content of an indexed one (moved, renamed, copied) reuses its vectors. With
+    ``sync_prefixes``, indexed documents under those prefixes that are no longer among the
+    sources are removed. Work is committed every ``commit_every`` files, and at the end.
     """
 
     def __init__(
@@ -123,12 +142,16 @@ class Ingestor:
         *,
         groups_for: GroupsFor | None = None,
         embed_batch: int = 256,
+        jobs=None,
+        commit_every: int = 200,
     ):
         self.index = index
         self.chunker = chunker
         self.parser = parser
         self.groups_for = groups_for or (lambda doc, path: ())
         self.embed_batch = embed_batch
+        self.jobs = jobs
+        self.commit_every = commit_every
 
     def ingest(
         self,
@@ -137,54 +160,108 @@ class Ingestor:
         progress: bool = False,
         on_file: Callable[[int, int, FileResult], None] | None = None,
         force: bool = False,
+        sync_prefixes: list[str] | None = None,
+        kind: str = "ingest",
     ) -> IngestReport:
         start = time.perf_counter()
         report = IngestReport()
+        job_id = self.jobs.start(kind, len(sources)) if self.jobs else None
+        try:
+            self._run(sources, report, progress, on_file, force, sync_prefixes, job_id)
+        except BaseException as exc:
+            if self.jobs and job_id is not None:
+                self.jobs.finish(job_id, "failed", self._counts(report), self._errors(report),
+                                 f"{type(exc).__name__}: {exc}"[:500], done=len(report.results))
+            raise
+        report.seconds = time.perf_counter() - start
+        if self.jobs and job_id is not None:
+            status = "failed" if report.failed else "succeeded"
+            self.jobs.finish(job_id, status, self._counts(report), self._errors(report), report.summary(), done=len(report.results))
+        report.job_id = job_id
+        return report
+
+    @staticmethod
+    def _counts(report: IngestReport) -> dict:
+        out: dict[str, int] = {}
+        for r in report.results:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+    @staticmethod
+    def _errors(report: IngestReport) -> list:
+        return [{"doc": r.doc, "reason": r.reason} for r in report.results if r.status in ("failed", "empty")]
+
+    def _run(self, sources, report, progress, on_file, force, sync_prefixes, job_id) -> None:
         known = {d.doc: d for d in self.index.documents()}
+        manifest = self.index.files()
+        by_hash: dict[str, str] = {}
+        for d in known.values():
+            if d.hash:
+                by_hash.setdefault(d.hash, d.doc)
+        current = {s.doc for s in sources}
+        gone: list[str] = []
+        if sync_prefixes is not None:
+            gone = sorted(
+                d for d in set(known) | set(manifest)
+                if d not in current and any(d.startswith(p) for p in sync_prefixes)
+            )
         bar = None
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(sources), unit="file", desc="ingesting", file=sys.stderr, dynamic_ncols=True)
-        pending: list[tuple[DocumentInfo, list[Chunk], FileResult]] = []
+            bar = tqdm(total=len(sources) + len(gone), unit="file", desc=f"{'syncing' if sync_prefixes is not None else 'ingesting'}",
+                       file=sys.stderr, dynamic_ncols=True)
+        pending: list[tuple[DocumentInfo, list[Chunk]]] = []
         with self.index.writer() as writer:
 
             def flush():
                 if not pending:
                     return
-                texts = [chunk_index_text(c) for _, chunks, _ in pending for c in chunks]
+                texts = [chunk_index_text(c) for _, chunks in pending for c in chunks]
                 vecs = self.index.embedder.embed(texts) if texts else np.zeros((0, 1), dtype=np.float32)
                 at = 0
-                for info, chunks, _res in pending:
+                for info, chunks in pending:
                     writer.add_document(info, chunks, vecs[at : at + len(chunks)])
                     at += len(chunks)
                 pending.clear()
 
-            parsed_ahead = self._parse_ahead(sources, known, force)
+            since_commit = 0
+            ahead = self._parse_ahead(sources, known, manifest, by_hash, force)
             for i, src in enumerate(sources):
                 t0 = time.perf_counter()
-                res = self._one(src, known, pending, force, next(parsed_ahead))
+                res = self._one(src, known, pending, writer, next(ahead), job_id)
                 res.seconds = time.perf_counter() - t0
-                if sum(len(c) for _, c, _ in pending) >= self.embed_batch:
+                if sum(len(c) for _, c in pending) >= self.embed_batch:
                     flush()
                 report.results.append(res)
                 if res.status == "failed":
                     log.warning("%s: %s", src.doc, res.reason)
+                if res.status != "unchanged":
+                    since_commit += 1
+                if since_commit >= self.commit_every:
+                    flush()
+                    report.generation = writer.checkpoint()
+                    since_commit = 0
                 if bar is not None:
                     bar.set_postfix_str(src.doc[-40:])
                     bar.update(1)
                 if on_file:
                     on_file(i + 1, len(sources), res)
+                if self.jobs and job_id is not None:
+                    self.jobs.progress(job_id, i + 1, self._counts(report))
+            for doc in gone:
+                writer.remove_document(doc)
+                report.results.append(FileResult(doc, "removed", "no longer in the source"))
+                if bar is not None:
+                    bar.update(1)
             flush()
             if bar is not None:
                 bar.set_description("committing")
             report.generation = writer.commit()
         if bar is not None:
             bar.close()
-        report.seconds = time.perf_counter() - start
-        return report
 
-    def _parse_ahead(self, sources: list[Source], known: dict, force: bool):
+    def _parse_ahead(self, sources: list[Source], known: dict, manifest: dict, by_hash: dict, force: bool):
         """Yield, per source, what to do with it, parsing up to two files ahead in a thread
         so the parser process works while this one embeds."""
         import queue
@@ -197,7 +274,11 @@ class Ingestor:
             for src in sources:
                 if stop.is_set():
                     return
-                q.put(self._prepare(src, known, force))
+                try:
+                    item = self._prepare(src, known, manifest, by_hash, force)
+                except Exception as exc:  # never let one file stop the job
+                    item = _Prepared(FileResult(src.doc, "failed", f"{type(exc).__name__}: {exc}"[:300]))
+                q.put(item)
 
         t = threading.Thread(target=work, name="archivist-parse-ahead", daemon=True)
         t.start()
@@ -212,42 +293,81 @@ class Ingestor:
                 except queue.Empty:
                     pass
 
-    def _prepare(self, src: Source, known: dict, force: bool):
-        """Hash, compare and parse one source: a FileResult when done, else (stat, digest, groups, parsed)."""
+    def _prepare(self, src: Source, known: dict, manifest: dict, by_hash: dict, force: bool) -> _Prepared:
         path = src.path
         if not is_supported(path):
-            return FileResult(src.doc, "failed", f"unsupported file type {path.suffix.lower() or '(no extension)'!r}")
+            return _Prepared(FileResult(src.doc, "failed", f"unsupported file type {path.suffix.lower() or '(no extension)'!r}"))
         try:
             stat = path.stat()
-            digest = file_hash(path)
         except OSError as exc:
-            return FileResult(src.doc, "failed", f"cannot read the file ({exc.strerror or exc})")
+            return _Prepared(FileResult(src.doc, "failed", f"cannot read the file ({exc.strerror or exc})"))
         groups = tuple(sorted(set(self.groups_for(src.doc, path))))
         prev = known.get(src.doc)
-        if prev is not None and prev.hash == digest and tuple(prev.groups) == groups and not force:
-            return FileResult(src.doc, "unchanged", chunks=0, pages=prev.pages)
+        seen = manifest.get(src.doc)
+        same_groups = prev is None or tuple(prev.groups) == groups
+        if not force and same_groups and seen and seen["size"] == stat.st_size and seen["mtime"] == stat.st_mtime:
+            if prev is not None or seen["status"] in ("empty", "failed"):
+                return _Prepared(FileResult(src.doc, "unchanged", pages=prev.pages if prev else None))
+        try:
+            digest = file_hash(path)
+        except OSError as exc:
+            return _Prepared(FileResult(src.doc, "failed", f"cannot read the file ({exc.strerror or exc})"))
+        if not force and same_groups and ((prev is not None and prev.hash == digest) or (seen and seen["hash"] == digest and prev is None and seen["status"] != "indexed")):
+            return _Prepared(FileResult(src.doc, "unchanged", pages=prev.pages if prev else None), stat, digest, groups)
+        other = by_hash.get(digest)
+        if not force and other is not None and other != src.doc:
+            return _Prepared(None, stat, digest, groups, reuse_from=other)
         try:
             parsed = self.parser.parse(path)
         except ParseError as exc:
-            return FileResult(src.doc, "failed", exc.reason)
-        except Exception as exc:  # never let one file stop the job
-            return FileResult(src.doc, "failed", f"{type(exc).__name__}: {exc}"[:300])
-        return stat, digest, groups, parsed
+            return _Prepared(FileResult(src.doc, "failed", exc.reason), stat, digest, groups)
+        return _Prepared(None, stat, digest, groups, parsed)
 
-    def _one(self, src: Source, known: dict, pending: list, force: bool, prepared) -> FileResult:
-        if isinstance(prepared, FileResult):
-            return prepared
-        stat, digest, groups, parsed = prepared
+    def _one(self, src: Source, known: dict, pending: list, writer, prep: _Prepared, job_id) -> FileResult:
         path = src.path
+        stat = prep.stat
+
+        def record(status: str, error: str | None = None):
+            writer.record_file(src.doc, source=str(path.resolve()), size=stat.st_size if stat else None,
+                               mtime=stat.st_mtime if stat else None, hash=prep.digest or None, status=status,
+                               error=error, job_id=job_id)
+
+        if prep.result is not None:
+            res = prep.result
+            if res.status == "failed":
+                record("failed", res.reason)
+            elif res.status == "unchanged" and prep.digest:
+                record("indexed" if src.doc in known else "empty")  # same content, new time: remember it
+            return res
         prev = known.get(src.doc)
-        chunks = self.chunker.chunk(src.doc, parsed, groups)
         status = "updated" if prev is not None else "added"
+        info = DocumentInfo(
+            doc=src.doc, format=path.suffix.lower().lstrip("."), size=stat.st_size, mtime=stat.st_mtime,
+            hash=prep.digest, source=str(path.resolve()), groups=prep.groups,
+        )
+        if prep.reuse_from is not None:
+            chunks, vecs = self.index.stored_vectors(prep.reuse_from)
+            if chunks:
+                renamed = [
+                    replace(c, id=Chunk.make_id(src.doc, c.ordinal, c.text), doc=src.doc, groups=prep.groups)
+                    for c in chunks
+                ]
+                origin = known.get(prep.reuse_from)
+                info.pages = origin.pages if origin else None
+                writer.add_document(info, renamed, vecs)
+                record("indexed")
+                return FileResult(src.doc, status, f"same content as {prep.reuse_from}: vectors reused",
+                                  chunks=len(renamed), pages=info.pages)
+            prep.parsed = self.parser.parse(path)  # the twin vanished meanwhile: do the work
+        parsed = prep.parsed
+        info.pages = parsed.pages
+        chunks = self.chunker.chunk(src.doc, parsed, prep.groups)
         reason = "; ".join(parsed.notes)
         if not chunks:
+            if prev is not None:
+                writer.remove_document(src.doc)  # it had text before; now it has none
+            record("empty", reason or "no text found")
             return FileResult(src.doc, "empty", reason or "no text found", pages=parsed.pages)
-        info = DocumentInfo(
-            doc=src.doc, format=path.suffix.lower().lstrip("."), pages=parsed.pages, size=stat.st_size,
-            mtime=stat.st_mtime, hash=digest, source=str(path.resolve()), groups=groups,
-        )
-        pending.append((info, chunks, None))
+        pending.append((info, chunks))
+        record("indexed")
         return FileResult(src.doc, status, reason, chunks=len(chunks), pages=parsed.pages)

@@ -159,6 +159,23 @@ class Index:
         row = self._con.execute(f"SELECT * FROM chunks WHERE id=:id AND {store.LIVE}", {"id": chunk_id, "gen": gen}).fetchone()
         return store.row_to_chunk(row) if row else None
 
+    def stored_vectors(self, doc: str) -> tuple[list[Chunk], np.ndarray]:
+        """A document's chunks and their vectors as committed, to reuse them (a moved file)."""
+        with self._lock:
+            gen = self.refresh()
+            vectors = self._vectors
+        rows = self._con.execute(
+            f"SELECT * FROM chunks WHERE doc=:doc AND {store.LIVE} ORDER BY ordinal", {"doc": doc, "gen": gen}
+        ).fetchall()
+        if not rows or vectors is None:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        vecs = np.stack([vectors.index.reconstruct(int(r["vid"])) for r in rows])
+        return [store.row_to_chunk(r) for r in rows], vecs
+
+    def files(self) -> dict[str, dict]:
+        """The manifest: every source file seen, by document name."""
+        return {r["doc"]: dict(r) for r in self._con.execute("SELECT * FROM files")}
+
     def document_chunks(self, doc: str) -> list[Chunk]:
         gen = self.generation
         rows = self._con.execute(
@@ -293,6 +310,7 @@ class IndexWriter:
         self._lockfile.flush()
         self._adds: dict[str, tuple[list[Chunk], np.ndarray, DocumentInfo]] = {}
         self._removes: set[str] = set()
+        self._files: dict[str, tuple] = {}
         self._closed = False
 
     def __enter__(self) -> "IndexWriter":
@@ -309,7 +327,12 @@ class IndexWriter:
 
     @property
     def pending(self) -> int:
-        return len(self._adds) + len(self._removes)
+        return len(self._adds) + len(self._removes) + len(self._files)
+
+    def record_file(self, doc: str, *, source: str | None, size: int | None, mtime: float | None, hash: str | None,
+                    status: str, error: str | None = None, job_id: int | None = None) -> None:
+        """Note in the manifest what happened to a source file (written with the next commit)."""
+        self._files[doc] = (doc, source, size, mtime, hash, status, error, job_id)
 
     def add_document(self, info: DocumentInfo, chunks: list[Chunk], vectors: np.ndarray | None = None) -> None:
         """Replace ``info.doc`` with these chunks (embedded here unless ``vectors`` is given)."""
@@ -323,16 +346,26 @@ class IndexWriter:
 
     def remove_document(self, doc: str) -> None:
         self._adds.pop(doc, None)
+        self._files.pop(doc, None)
         self._removes.add(doc)
 
     def commit(self) -> int:
-        """Write the new generation; returns its number (the old one if nothing changed)."""
+        """Write the new generation and release the lock; returns the generation's number."""
+        gen = self.checkpoint()
+        self.close()
+        return gen
+
+    def checkpoint(self) -> int:
+        """Write the new generation and keep writing: a long job commits as it goes."""
         idx = self.index
         con = idx._con
         if self._closed:
             raise RuntimeError("this writer is closed")
         if not self._adds and not self._removes:
-            self.close()
+            if self._files:
+                con.execute("BEGIN IMMEDIATE")
+                self._write_files(con)
+                con.execute("COMMIT")
             return idx.generation
         gen = idx.generation
         new = gen + 1
@@ -400,6 +433,8 @@ class IndexWriter:
             store.set_meta(con, "next_vid", next_vid)
             store.set_meta(con, "dim", dim)
             store.set_meta(con, "embedder", idx.embedder.name)
+            con.executemany("DELETE FROM files WHERE doc=?", [(d,) for d in self._removes])
+            self._write_files(con)  # after: a document removed for having no text is still on record
             store.set_meta(con, "generation", new)
             con.execute("COMMIT")
         except BaseException:
@@ -418,8 +453,17 @@ class IndexWriter:
             log.warning("could not remove old index files: %s", exc)
         self._adds.clear()
         self._removes.clear()
-        self.close()
         return new
+
+    def _write_files(self, con) -> None:
+        con.executemany(
+            "INSERT INTO files(doc, source, size, mtime, hash, status, error, job_id, updated_at)"
+            " VALUES(?,?,?,?,?,?,?,?, datetime('now')) ON CONFLICT(doc) DO UPDATE SET source=excluded.source,"
+            " size=excluded.size, mtime=excluded.mtime, hash=excluded.hash, status=excluded.status,"
+            " error=excluded.error, job_id=excluded.job_id, updated_at=excluded.updated_at",
+            list(self._files.values()),
+        )
+        self._files.clear()
 
 
 def _generation_of(name: str) -> int | None:

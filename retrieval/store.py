@@ -47,6 +47,33 @@ CREATE TABLE IF NOT EXISTS documents(
     groups TEXT NOT NULL DEFAULT '',
     indexed_at TEXT NOT NULL DEFAULT (datetime('now'))
 );
+-- the manifest: every source file seen, indexed or not, with what happened to it
+CREATE TABLE IF NOT EXISTS files(
+    doc TEXT PRIMARY KEY,
+    source TEXT,
+    size INTEGER,
+    mtime REAL,
+    hash TEXT,
+    status TEXT NOT NULL,          -- indexed | empty | failed
+    error TEXT,
+    job_id INTEGER,
+    updated_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE TABLE IF NOT EXISTS jobs(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,             -- ingest | reindex | remove
+    status TEXT NOT NULL,           -- running | succeeded | failed
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    heartbeat_at REAL,
+    pid INTEGER,
+    host TEXT,
+    total INTEGER NOT NULL DEFAULT 0,
+    done INTEGER NOT NULL DEFAULT 0,
+    counts TEXT NOT NULL DEFAULT '{}',
+    errors TEXT NOT NULL DEFAULT '[]',
+    message TEXT NOT NULL DEFAULT ''
+);
 """
 
 LIVE = "added_gen <= :gen AND (removed_gen IS NULL OR removed_gen > :gen)"

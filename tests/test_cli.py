@@ -1,4 +1,5 @@
 import json
+import time
 import shutil
 import subprocess
 import sys
@@ -195,3 +196,53 @@ def test_eval_writes_reports_and_compares(cli, tmp_path, monkeypatch):
     assert json.loads((out_dir / "report.json").read_text())["rows"]["base"][0]["question"]
     code, out, err = cli("eval", str(tmp_path / "nothing"))
     assert code == 2 and "not a question set" in err
+
+
+def test_reindex_from_settings_and_jobs(cli, tmp_path):
+    src = tmp_path / "company"
+    shutil.copytree(SAMPLES / "docs" / "hr", src / "hr")
+    (tmp_path / "archivist.toml").write_text(
+        f'[[sources]]\npath = "{src}"\nname = "co"\nexclude = ["**/*.csv"]\n')
+    code, out, err = cli("reindex", "--no-progress", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert {f["status"] for f in report["files"]} == {"added"}
+    docs = {f["doc"] for f in report["files"]}
+    assert "co/hr/employee-handbook.pdf" in docs and not any(d.endswith(".csv") for d in docs)
+    (src / "hr" / "onboarding-checklist.md").unlink()
+    code, out, err = cli("reindex", "--no-progress")
+    assert code == 0 and "removed" in err and "unchanged" in err
+    code, out, err = cli("jobs")
+    assert code == 0 and out.count("reindex") == 2 and "succeeded" in out
+    job_id = int(out.split()[0])
+    code, out, err = cli("jobs", "--show", str(job_id))
+    assert code == 0 and "removed 1" in out
+
+
+def test_reindex_and_schedule_without_sources_say_what_to_do(cli, tmp_path):
+    code, out, err = cli("reindex")
+    assert code == 2 and "[[sources]]" in err
+    code, out, err = cli("schedule", "--cron", "not a cron")
+    assert code == 2 and "cron" in err
+
+
+def test_schedule_runs_reindex_and_survives_a_failing_run(tmp_path):
+    import threading
+
+    from ingest.schedule import run_schedule
+
+    calls = []
+
+    def job():
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise RuntimeError("disk full")
+        return "ok"
+
+    stop = threading.Event()
+    t = threading.Thread(target=run_schedule, args=("* * * * * *", job), kwargs={"stop": stop})
+    t.start()
+    time.sleep(3.5)
+    stop.set()
+    t.join(timeout=10)
+    assert len(calls) >= 2, "the run after a failing one still happens"

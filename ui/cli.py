@@ -46,6 +46,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     _common(p)
 
+    p = sub.add_parser("reindex", help="sync the index with the sources named in settings", description=(
+        "Walk every [[sources]] folder of the settings (with its include/exclude globs) and bring the index "
+        "in line: new files added, changed ones replaced, moved ones kept without re-embedding, deleted ones "
+        "removed. Unchanged files are skipped, so a rerun takes seconds. Exit code 1 when any file failed."))
+    p.add_argument("--force", action="store_true", help="re-ingest files even when unchanged")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _common(p)
+
+    p = sub.add_parser("jobs", help="recent ingestion and reindex jobs", description=(
+        "The last jobs with their status, counts and duration; --show ID lists a job's per-file errors. "
+        "A job whose process died is shown as failed, never as running forever."))
+    p.add_argument("-n", type=int, default=10, help="how many jobs (default 10)")
+    p.add_argument("--show", type=int, metavar="ID", help="one job in full")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    _common(p)
+
+    p = sub.add_parser("schedule", help="reindex the sources on a schedule (a long-running service)", description=(
+        "Runs 'reindex' at the times of schedule.cron (default '0 2 * * *', every night at 02:00), logs each "
+        "run, and keeps going when a run fails. Stop it with Ctrl-C or SIGTERM."))
+    p.add_argument("--cron", metavar="EXPR", help="override schedule.cron, e.g. '*/30 * * * *'")
+    _common(p)
+
     p = sub.add_parser("search", help="find passages", description=(
         "Hybrid (lexical + dense) search over the index. With --queries, reads JSON lines "
         "with 'id' and 'question' and prints one result object per line, in input order."))
@@ -114,6 +137,106 @@ def _setup_logging(args: argparse.Namespace, settings: Settings | None = None) -
         warnings.filterwarnings("ignore")
 
 
+def _print_report(report, index_path, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({
+            "files": [r.__dict__ for r in report.results],
+            "seconds": round(report.seconds, 3),
+            "chunks": report.chunks,
+            "generation": report.generation,
+            "job": report.job_id,
+        }, indent=2))
+    else:
+        for r in report.results:
+            if r.status in ("failed", "empty"):
+                print(f"  {r.status:>7}  {r.doc}: {r.reason}", file=sys.stderr)
+        print(report.summary(), file=sys.stderr)
+        print(f"index: {index_path}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def cmd_reindex(args, settings: Settings) -> int:
+    from ui.services import reindex
+
+    report = reindex(settings, progress=not args.no_progress and not args.json, force=args.force)
+    return _print_report(report, settings.index_dir, args.json)
+
+
+def _fmt_time(ts: float | None) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def cmd_jobs(args, settings: Settings) -> int:
+    from ingest.jobs import JobLog
+
+    if not (settings.index_dir / "archivist.sqlite").exists():
+        print("No jobs yet: the index has not been created. Run 'archivist ingest PATH' or 'archivist reindex'.")
+        return 0
+    log = JobLog(settings.index_dir)
+    if args.show is not None:
+        job = log.get(args.show)
+        if job is None:
+            raise ArchivistError(f"no job {args.show}; see 'archivist jobs'")
+        if args.json:
+            print(json.dumps(job.__dict__, indent=2))
+            return 0
+        print(f"job {job.id}: {job.kind}, {job.status}, started {_fmt_time(job.started_at)}, "
+              f"{job.done}/{job.total} files, {job.seconds or 0:.1f} s")
+        print("counts: " + (", ".join(f"{k} {v}" for k, v in job.counts.items()) or "-"))
+        if job.message:
+            print(job.message)
+        for e in job.errors:
+            print(f"  {e['doc']}: {e['reason']}")
+        return 0
+    jobs = log.list(args.n)
+    if args.json:
+        print(json.dumps([j.__dict__ for j in jobs], indent=2))
+        return 0
+    if not jobs:
+        print("No jobs yet.")
+    for j in jobs:
+        counts = ", ".join(f"{k} {v}" for k, v in j.counts.items()) or "-"
+        print(f"{j.id:>4}  {j.kind:<8} {j.status:<10} {_fmt_time(j.started_at)}  {j.seconds or 0:7.1f} s  "
+              f"{j.done}/{j.total}  {counts}" + (f"  — {j.message}" if j.status == "failed" and j.message else ""))
+    return 0
+
+
+def cmd_schedule(args, settings: Settings) -> int:
+    import signal
+    import threading
+
+    from ingest.schedule import cron_trigger, run_schedule
+    from ui.services import reindex
+
+    expr = args.cron or settings.schedule.cron
+    try:
+        cron_trigger(expr)
+    except ValueError as exc:
+        raise ArchivistError(str(exc)) from None
+    if not settings.sources:
+        raise ArchivistError("no sources are configured: add [[sources]] tables to archivist.toml (see README)")
+    logging.getLogger("archivist").setLevel(logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("archivist").addHandler(handler)
+    logging.getLogger("archivist").propagate = False
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+
+    def job():
+        report = reindex(settings)
+        return report.summary()
+
+    print(f"archivist: reindexing on '{expr}'; Ctrl-C to stop", file=sys.stderr)
+    try:
+        run_schedule(expr, job, stop=stop)
+    except KeyboardInterrupt:
+        stop.set()
+    return 0
+
+
 def cmd_ingest(args, settings: Settings) -> int:
     from ingest import discover
     from ui.services import make_ingestor, open_index
@@ -129,20 +252,8 @@ def cmd_ingest(args, settings: Settings) -> int:
         report = ingestor.ingest(sources, progress=progress, force=args.force)
     finally:
         ingestor.parser.close()
-    if args.json:
-        print(json.dumps({
-            "files": [r.__dict__ for r in report.results],
-            "seconds": round(report.seconds, 3),
-            "chunks": report.chunks,
-            "generation": report.generation,
-        }, indent=2))
-    else:
-        for r in report.results:
-            if r.status in ("failed", "empty"):
-                print(f"  {r.status:>7}  {r.doc}: {r.reason}", file=sys.stderr)
-        print(report.summary(), file=sys.stderr)
-        print(f"index: {index.path}", file=sys.stderr)
-    return 1 if report.failed else 0
+        ingestor.jobs.close()
+    return _print_report(report, index.path, args.json)
 
 
 def _hit_json(h) -> dict:
@@ -336,6 +447,7 @@ def cmd_eval(args, settings: Settings) -> int:
         report = ingestor.ingest(discover([qset.docs]), progress=not args.json)
     finally:
         ingestor.parser.close()
+        ingestor.jobs.close()
     if report.failed:
         print(f"note: {len(report.failed)} document(s) of the set could not be read", file=sys.stderr)
     summaries, rows = {}, {}
@@ -360,7 +472,8 @@ def cmd_eval(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"ask": cmd_ask, "eval": cmd_eval, "ingest": cmd_ingest, "search": cmd_search, "stats": cmd_stats, "docs": cmd_docs, "remove": cmd_remove}
+COMMANDS = {"ask": cmd_ask, "eval": cmd_eval, "ingest": cmd_ingest, "reindex": cmd_reindex, "jobs": cmd_jobs,
+            "schedule": cmd_schedule, "search": cmd_search, "stats": cmd_stats, "docs": cmd_docs, "remove": cmd_remove}
 
 
 def main(argv: list[str] | None = None) -> int:

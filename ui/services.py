@@ -3,6 +3,8 @@ keep no retrieval or model logic of their own."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from retrieval import Index, SearchOptions, make_embedder
 from ui.settings import Settings
 
@@ -30,8 +32,18 @@ def make_ingestor(settings: Settings, index: Index):
         target_tokens=min(settings.ingest.chunk_tokens, emb.max_tokens),
         min_tokens=settings.ingest.min_chunk_tokens,
     )
+    from ingest.jobs import JobLog
+
     parser = Parser(timeout=settings.ingest.parse_timeout, ocr=settings.ingest.ocr, isolate=settings.ingest.isolate_parser)
-    return Ingestor(index, Chunker(emb.count_tokens, opts), parser)
+    return Ingestor(index, Chunker(emb.count_tokens, opts), parser, jobs=JobLog(index.path),
+                    commit_every=settings.ingest.commit_every)
+
+
+def source_specs(settings: Settings):
+    from ingest.sources import SourceSpec
+
+    return [SourceSpec(path=Path(s.path).expanduser(), name=s.name, include=list(s.include), exclude=list(s.exclude))
+            for s in settings.sources]
 
 
 def make_generator(settings: Settings):
@@ -53,6 +65,31 @@ def make_answerer(settings: Settings, index: Index, generator=None):
     a = settings.answer
     options = AnswerOptions(
         k=a.k, min_similarity=a.min_similarity, min_coverage=a.min_coverage, coverage_similarity=a.coverage_similarity,
-        min_support=a.min_support, on_unsupported=a.on_unsupported, max_tokens=settings.generator.max_tokens,
+        min_support=a.min_support, on_unsupported=a.on_unsupported, style=a.style,
+        max_tokens=settings.generator.max_tokens,
     )
     return Answerer(index, generator if generator is not None else make_generator(settings), options)
+
+
+def reindex(settings: Settings, *, progress: bool = False, force: bool = False):
+    """Sync the index with the sources named in settings: add, update, move, remove."""
+    from ingest import Source
+    from ingest.sources import source_files
+    from retrieval.errors import ConfigError
+
+    specs = source_specs(settings)
+    if not specs:
+        raise ConfigError(
+            "no sources are configured: add [[sources]] tables (path, name, include, exclude) to archivist.toml, "
+            "or use 'archivist ingest PATH' for a one-off run"
+        )
+    sources = []
+    for spec in specs:
+        sources += [Source(path, doc) for path, doc in source_files(spec)]
+    index = open_index(settings)
+    ingestor = make_ingestor(settings, index)
+    try:
+        return ingestor.ingest(sources, progress=progress, force=force, sync_prefixes=[s.prefix for s in specs], kind="reindex")
+    finally:
+        ingestor.parser.close()
+        ingestor.jobs.close()

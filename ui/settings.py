@@ -50,6 +50,7 @@ class IngestSettings:
     ocr: bool = True
     parse_timeout: float = 300.0
     isolate_parser: bool = True
+    commit_every: int = 200  # files between intermediate commits of a long job
 
 
 @dataclass
@@ -60,7 +61,7 @@ class GeneratorSettings:
     model: str = "smollm2-135m"
     base_url: str = ""  # backend "openai": e.g. http://127.0.0.1:8000/v1
     api_key: str = ""
-    max_tokens: int = 80
+    max_tokens: int = 64
     timeout: float = 60.0
 
 
@@ -72,6 +73,22 @@ class AnswerSettings:
     coverage_similarity: float = 0.5
     min_support: float = 0.6
     on_unsupported: str = "quote"  # quote | abstain
+    style: str = "both"  # both | generated | quote
+
+
+@dataclass
+class SourceSettings:
+    path: str = ""
+    name: str = ""  # prefix of the document names from this folder
+    include: list = field(default_factory=lambda: ["**/*"])
+    exclude: list = field(default_factory=list)
+
+
+@dataclass
+class ScheduleSettings:
+    #: when `archivist schedule` reindexes: a cron expression, five fields (minute hour day
+    #: month weekday), or six with seconds first
+    cron: str = "0 2 * * *"
 
 
 @dataclass
@@ -84,6 +101,8 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     generator: GeneratorSettings = field(default_factory=GeneratorSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
+    sources: list = field(default_factory=list)  # [[sources]] tables -> SourceSettings
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
 
     @property
     def index_dir(self) -> Path:
@@ -124,6 +143,23 @@ def _apply(obj: Any, values: Mapping[str, Any], prefix: str, origin: str) -> Non
         if key_n not in names:
             raise ConfigError(f"unknown setting {where!r} in {origin}; known: {', '.join(sorted(names))}")
         current = getattr(obj, key_n)
+        if key_n == "sources" and obj.__class__.__name__ == "Settings":
+            if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+                raise ConfigError(f"setting 'sources' in {origin} must be a list of [[sources]] tables")
+            items = []
+            for i, table in enumerate(value):
+                src = SourceSettings()
+                _apply(src, table, f"sources[{i}].", origin)
+                items.append(src)
+            obj.sources = items
+            continue
+        if isinstance(current, list):
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"setting {where} in {origin} must be a list of strings")
+            setattr(obj, key_n, list(value))
+            continue
         if dataclasses.is_dataclass(current):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"setting {where!r} in {origin} must be a table ([{key_n}])")
@@ -145,8 +181,18 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"generator.backend = {s.generator.backend!r}; use transformers, openai, llama-cpp or fake")
     if s.generator.backend == "openai" and not s.generator.base_url:
         raise ConfigError("generator.backend = 'openai' needs generator.base_url (e.g. http://127.0.0.1:8000/v1)")
+    if s.answer.style not in ("both", "generated", "quote"):
+        raise ConfigError(f"answer.style = {s.answer.style!r}; use both, generated or quote")
     if s.answer.on_unsupported not in ("quote", "abstain"):
         raise ConfigError(f"answer.on_unsupported = {s.answer.on_unsupported!r}; use quote or abstain")
+    names = [src.name.strip("/") for src in s.sources]
+    for i, src in enumerate(s.sources):
+        if not src.path:
+            raise ConfigError(f"sources[{i}] needs a path (the folder to index)")
+    if len(s.sources) > 1 and (len(set(names)) != len(names) or "" in names):
+        raise ConfigError("with several [[sources]], give each a distinct name (the prefix of its document names)")
+    if len(s.schedule.cron.split()) not in (5, 6):
+        raise ConfigError(f"schedule.cron = {s.schedule.cron!r}: use five fields (minute hour day month weekday), or six with seconds first")
     if not 32 <= s.ingest.chunk_tokens <= 8192:
         raise ConfigError(f"ingest.chunk_tokens = {s.ingest.chunk_tokens}; use a value from 32 to 8192")
 
