@@ -23,8 +23,8 @@ def index(make_index):
 
 
 def _answerer(index, gen=None, **opts):
-    # the fake embedder's cosines are lower than a real model's: thresholds scaled for it
-    options = AnswerOptions(min_similarity=0.2, coverage_similarity=0.3, **opts)
+    # the fake embedder's cosines are lower than a real model's: threshold scaled for it
+    options = AnswerOptions(min_confidence=0.3, **opts)
     return Answerer(index, gen or FakeGenerator(), options)
 
 

@@ -79,7 +79,7 @@ def test_deleted_file_is_gone_from_search_and_answers(setup):
     assert report.count("removed") == 1
     assert "it.txt" not in _docs_found(index, "VPN badge PIN code")
     assert "it.txt" not in {d.doc for d in index.documents()} and "it.txt" not in index.files()
-    ans = Answerer(index, FakeGenerator(), AnswerOptions(min_similarity=0.0, min_coverage=0.0)).ask("What does the VPN need?")
+    ans = Answerer(index, FakeGenerator(), AnswerOptions(min_confidence=0.0)).ask("What does the VPN need?")
     assert all(h.chunk.doc != "it.txt" for h in ans.hits) and "VPN" not in ans.text
 
 

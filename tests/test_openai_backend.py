@@ -82,7 +82,7 @@ def test_answerer_through_the_endpoint(server, make_index):
     with idx.writer() as w:
         w.add_document(DocumentInfo(doc="hr.txt"), [Chunk(id="c1", doc="hr.txt", text="Employees get 25 days of annual leave.")])
         w.commit()
-    ans = Answerer(idx, OpenAIGenerator(server, "tiny"), AnswerOptions(min_similarity=0.1, coverage_similarity=0.1)).ask(
+    ans = Answerer(idx, OpenAIGenerator(server, "tiny"), AnswerOptions(min_confidence=0.1)).ask(
         "How many days of annual leave do employees get?")
     assert ans.text.startswith("Employees get 25 days [1].") and ans.citations[0].chunk.id == "c1"
     assert "“Employees get 25 days of annual leave.” [1]" in ans.text  # the supporting sentence, quoted

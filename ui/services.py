@@ -64,7 +64,7 @@ def make_answerer(settings: Settings, index: Index, generator=None):
 
     a = settings.answer
     options = AnswerOptions(
-        k=a.k, min_similarity=a.min_similarity, min_coverage=a.min_coverage, coverage_similarity=a.coverage_similarity,
+        k=a.k, min_confidence=a.min_confidence, coverage_weight=a.coverage_weight,
         min_support=a.min_support, on_unsupported=a.on_unsupported, style=a.style,
         max_tokens=settings.generator.max_tokens,
     )

@@ -68,9 +68,8 @@ class GeneratorSettings:
 @dataclass
 class AnswerSettings:
     k: int = 5
-    min_similarity: float = 0.35
-    min_coverage: float = 0.5
-    coverage_similarity: float = 0.5
+    min_confidence: float = 0.66  # similarity + coverage_weight * coverage below this: abstain
+    coverage_weight: float = 0.25
     min_support: float = 0.6
     on_unsupported: str = "quote"  # quote | abstain
     style: str = "both"  # both | generated | quote
