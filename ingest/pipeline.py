@@ -77,21 +77,17 @@ def discover(paths: Iterable[str | os.PathLike]) -> list[Source]:
 
     Hidden files and folders (starting with '.') are skipped.
     """
+    from ingest.sources import SourceSpec, source_files
+
     out: list[Source] = []
     seen: set[str] = set()
     for raw in paths:
         p = Path(raw).expanduser()
         if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if name.startswith("."):
-                        continue
-                    f = Path(root) / name
-                    doc = f.relative_to(p).as_posix()
-                    if doc not in seen:
-                        seen.add(doc)
-                        out.append(Source(f, doc))
+            for f, doc in source_files(SourceSpec(p)):
+                if doc not in seen:
+                    seen.add(doc)
+                    out.append(Source(f, doc))
         elif p.exists():
             if p.name not in seen:
                 seen.add(p.name)

@@ -80,7 +80,8 @@ class Index:
         self.path.mkdir(parents=True, exist_ok=True)
         self.embedder = embedder
         self.options = options or SearchOptions()
-        self._con = store.connect(self.path / DB_NAME)
+        self._local = threading.local()  # one SQLite connection per thread: the web app serves many
+        self._connections: list = []
         store.init_schema(self._con)
         self._lock = threading.RLock()
         self._gen_loaded = -1
@@ -93,6 +94,15 @@ class Index:
                 f"name {embedder.name!r}. Search it with the embedder it was built with, or ingest into a "
                 "new index folder (--index DIR) to use the new embedder."
             )
+
+    @property
+    def _con(self):
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = store.connect(self.path / DB_NAME)
+            self._local.con = con
+            self._connections.append(con)
+        return con
 
     # -- facts -----------------------------------------------------------------
     @property
@@ -108,7 +118,13 @@ class Index:
         return self._con.execute(f"SELECT COUNT(*) FROM chunks WHERE {store.LIVE}", {"gen": gen}).fetchone()[0]
 
     def close(self) -> None:
-        self._con.close()
+        for con in self._connections:
+            try:
+                con.close()
+            except Exception:  # a connection of a thread that is gone
+                pass
+        self._connections.clear()
+        self._local = threading.local()
 
     # -- loading a generation ----------------------------------------------------
     def _files(self, gen: int) -> tuple[Path, Path]:

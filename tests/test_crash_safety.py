@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 
-import pytest
 
 from conftest import ROOT
 from retrieval import FakeEmbedder, Index

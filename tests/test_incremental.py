@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from ingest import Chunker, ChunkingOptions, Ingestor, Parser, Source, discover
+from ingest import Chunker, ChunkingOptions, Ingestor, Parser, discover
 from ingest.jobs import JobLog
 from ingest.sources import SourceSpec, glob_match, source_files
 from retrieval import FakeEmbedder, Index

@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     _common(p)
 
+    p = sub.add_parser("serve", help="start the web app", description=(
+        "Start the web app (Ask, Admin, Evaluate) on web.host:web.port (default 0.0.0.0:8501, every interface "
+        "of this host; --host 127.0.0.1 for this machine only). Models load once and are shared by all sessions."))
+    p.add_argument("--host", help="address to listen on (default: web.host, 0.0.0.0)")
+    p.add_argument("--port", type=int, help="port (default: web.port, 8501)")
+    _common(p)
+
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true", help="JSON output")
     _common(p)
@@ -235,6 +242,32 @@ def cmd_schedule(args, settings: Settings) -> int:
     except KeyboardInterrupt:
         stop.set()
     return 0
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    import os
+    import subprocess
+
+    from ingest._offline import set_offline_env
+
+    host = args.host or settings.web.host
+    port = args.port or settings.web.port
+    app = Path(__file__).resolve().parent / "web" / "app.py"
+    env = dict(os.environ)
+    set_offline_env()
+    env.update({k: v for k, v in os.environ.items() if k.startswith(("HF_", "TRANSFORMERS_", "DO_NOT", "SCARF", "UNSTRUCTURED"))})
+    if args.config:
+        env["ARCHIVIST_CONFIG"] = str(Path(args.config).resolve())
+    env["ARCHIVIST_INDEX"] = str(settings.index_dir.resolve())
+    env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless=true",
+           f"--server.address={host}", f"--server.port={port}", "--browser.gatherUsageStats=false",
+           "--server.fileWatcherType=none", "--global.developmentMode=false"]
+    print(f"archivist: serving on http://{host}:{port} (index {settings.index_dir})", file=sys.stderr)
+    try:
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        return 0
 
 
 def cmd_ingest(args, settings: Settings) -> int:
@@ -473,7 +506,7 @@ def cmd_eval(args, settings: Settings) -> int:
 
 
 COMMANDS = {"ask": cmd_ask, "eval": cmd_eval, "ingest": cmd_ingest, "reindex": cmd_reindex, "jobs": cmd_jobs,
-            "schedule": cmd_schedule, "search": cmd_search, "stats": cmd_stats, "docs": cmd_docs, "remove": cmd_remove}
+            "schedule": cmd_schedule, "serve": cmd_serve, "search": cmd_search, "stats": cmd_stats, "docs": cmd_docs, "remove": cmd_remove}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,6 +91,12 @@ class ScheduleSettings:
 
 
 @dataclass
+class WebSettings:
+    host: str = "0.0.0.0"  # every interface of the company network host; 127.0.0.1 for local use
+    port: int = 8501
+
+
+@dataclass
 class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
     index: Path | None = None  # default: <data_dir>/index
@@ -102,6 +108,7 @@ class Settings:
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     sources: list = field(default_factory=list)  # [[sources]] tables -> SourceSettings
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
     @property
     def index_dir(self) -> Path:

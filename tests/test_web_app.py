@@ -1,0 +1,142 @@
+"""The web app, driven with Streamlit's AppTest (no browser), on fakes."""
+
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT, SAMPLES
+from ui.cli import main
+
+APP = str(ROOT / "ui" / "web" / "app.py")
+
+
+@pytest.fixture(scope="module")
+def samples_index(tmp_path_factory):
+    import os
+
+    base = tmp_path_factory.mktemp("web")
+    os.environ["ARCHIVIST_EMBEDDER__MODEL"] = "fake"
+    try:
+        assert main(["ingest", str(SAMPLES / "docs"), "--no-progress", "--index", str(base / "index")]) == 0
+    finally:
+        os.environ.pop("ARCHIVIST_EMBEDDER__MODEL")
+    return base / "index"
+
+
+@pytest.fixture
+def app(tmp_path, samples_index, monkeypatch):
+    from ui.web import resources
+
+    index = tmp_path / "index"
+    shutil.copytree(samples_index, index)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ARCHIVIST_EMBEDDER__MODEL", "fake")
+    monkeypatch.setenv("ARCHIVIST_GENERATOR__BACKEND", "fake")
+    monkeypatch.setenv("ARCHIVIST_ANSWER__MIN_CONFIDENCE", "0.45")  # the fake embedder's scale
+    monkeypatch.setenv("ARCHIVIST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ARCHIVIST_INDEX", str(index))
+    monkeypatch.delenv("ARCHIVIST_CONFIG", raising=False)
+    resources._services.clear()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    yield at
+    resources._services.clear()
+
+
+def _ask(at, question):
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_ask_gets_a_cited_answer_with_its_source(app):
+    _ask(app, "How many days of paid annual leave does an employee get?")
+    messages = app.chat_message
+    assert len(messages) == 2
+    text = " ".join(m.value for m in app.markdown)
+    assert "25 days" in text and "[1]" in text
+    labels = [e.label for e in app.expander]
+    assert any("hr/employee-handbook.pdf, page 2" in label for label in labels)
+    # the source card: the passage with the supporting sentence in bold
+    assert any("**" in m.value and "annual leave" in m.value for m in app.markdown)
+    # open the PDF page
+    toggle = next(t for t in app.toggle if t.label.startswith("Show page"))
+    toggle.set_value(True).run()
+    assert not app.exception and len(app.get("image")) == 1
+    assert any(b.label == "Download the document" for b in app.get("download_button"))
+
+
+def test_unanswerable_question_abstains_and_shows_closest(app):
+    _ask(app, "What is the incubation period of influenza viruses in ferrets?")
+    assert any("do not answer" in i.value for i in app.info)
+    assert len(app.expander) >= 1
+
+
+def test_followup_question_is_rewritten_and_visible(app):
+    _ask(app, "How many weeks of paid parental leave does the birth parent get?")
+    app.sidebar.toggle[0].set_value(True).run()
+    _ask(app, "and the other parent?")
+    captions = " ".join(c.value for c in app.caption)
+    assert "Searched for: How many weeks of paid parental leave does the birth parent get? and the other parent?" in captions
+
+
+def test_feedback_is_stored(app, tmp_path):
+    from qa.feedback import FeedbackStore
+
+    _ask(app, "What is the mileage rate for a private car in Norway?")
+    app.radio(key="fbr-0").set_value("👎 No")
+    app.text_input(key="fbc-0").set_value("missing the UK rate")
+    app.button[[b.label for b in app.button].index("Send")].click().run()
+    assert not app.exception
+    [entry] = FeedbackStore(tmp_path / "data" / "feedback.sqlite").list()
+    assert entry.rating == -1 and entry.comment == "missing the UK rate" and "mileage" in entry.question
+    assert entry.chunks and entry.chunks[0]["doc"]
+
+
+def test_admin_ingests_a_folder_and_reports_a_failing_file(app, tmp_path):
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    (folder / "canteen.txt").write_text("The canteen serves fish soup on Fridays.")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
+    app.sidebar.radio[0].set_value("Admin").run()
+    assert not app.exception
+    assert any(m.label == "Documents" for m in app.metric)
+    app.text_input[0].set_value(str(folder)).run()
+    app.button[[b.label for b in app.button].index("Ingest the folder")].click().run()
+    assert not app.exception
+    assert any("1 added" in w.value and "1 failed" in w.value for w in app.warning)
+    results = app.dataframe[0].value
+    assert set(results["document"]) == {"canteen.txt", "broken.pdf"}
+    assert results.set_index("document").loc["broken.pdf", "result"] == "failed"
+
+
+def test_admin_removes_a_document(app):
+    app.sidebar.radio[0].set_value("Admin").run()
+    app.selectbox(key="remove_doc").set_value("hr/holiday-calendar-2026.csv").run()
+    app.button[[b.label for b in app.button].index("Remove")].click().run()
+    assert not app.exception
+    docs = app.dataframe[0].value["document"].tolist()
+    assert "hr/holiday-calendar-2026.csv" not in docs and len(docs) == 20
+
+
+def test_evaluate_runs_and_shows_metrics(app):
+    app.sidebar.radio[0].set_value("Evaluate").run()
+    app.number_input[0].set_value(6).run()
+    app.selectbox[1].set_value("answer style: quote only").run()
+    app.button[[b.label for b in app.button].index("Run the evaluation")].click().run()
+    assert not app.exception
+    metrics = app.dataframe[0].value
+    assert "gold-answer containment" in metrics["metric"].tolist()
+    assert {"as configured", "answer style: quote only"} <= set(metrics.columns)
+    assert len(app.dataframe[1].value) == 6
+
+
+def test_upload_names_cannot_escape_the_upload_folder():
+    from ui.web.admin_page import safe_name
+
+    assert safe_name("../../etc/passwd") == "passwd"
+    assert safe_name("..\\..\\boot.ini") == "boot.ini"
+    assert safe_name("<script>.pdf") == "_script_.pdf"
+    assert safe_name("..") == "upload"

@@ -1,0 +1,122 @@
+"""Admin: add documents (upload or a server folder), watch the job, see what the index holds."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from ingest import SUPPORTED
+from ui.web.resources import Services
+
+MAX_UPLOAD_MB = 200
+
+
+def safe_name(name: str) -> str:
+    """An uploaded file's name reduced to a plain file name: no folders, no traversal."""
+    base = Path(name.replace("\\", "/")).name
+    base = re.sub(r"[^\w.\- ]", "_", base).strip(" .")
+    return base[:200] or "upload"
+
+
+def run_job(svc: Services, sources) -> None:
+    from ui.services import make_ingestor
+
+    ingestor = make_ingestor(svc.settings, svc.index)
+    bar = st.progress(0.0, text="Starting…")
+    rows = []
+    table = st.empty()
+
+    def on_file(done, total, res):
+        rows.append({"document": res.doc, "result": res.status, "chunks": res.chunks, "reason": res.reason})
+        bar.progress(done / max(total, 1), text=f"{done}/{total}: {res.doc}")
+        table.dataframe(rows, hide_index=True, use_container_width=True)
+
+    try:
+        report = ingestor.ingest(sources, on_file=on_file)
+    except Exception as exc:  # a locked index, a full disk...: a message, not a traceback
+        st.error(f"The job stopped: {exc}")
+        return
+    finally:
+        ingestor.parser.close()
+        ingestor.jobs.close()
+    bar.progress(1.0, text="Done")
+    (st.warning if report.failed else st.success)(report.summary())
+
+
+def render(svc: Services) -> None:
+    from ingest import Source, discover
+    from ingest.jobs import JobLog
+
+    st.title("Admin")
+    stats = svc.index.stats()
+    cols = st.columns(5)
+    cols[0].metric("Documents", stats["documents"])
+    cols[1].metric("Chunks", stats["chunks"])
+    cols[2].metric("Pages", stats["pages"])
+    cols[3].metric("Size on disk", f"{stats['size_bytes'] / 1e6:.1f} MB")
+    cols[4].metric("Formats", len(stats["formats"]))
+    st.caption(f"Embedder: {stats['embedder']} · Generator: {svc.answerer.generator.name} · Index: {stats['index']}")
+
+    st.subheader("Add documents")
+    tab_up, tab_dir = st.tabs(["Upload files", "A folder on the server"])
+    with tab_up:
+        files = st.file_uploader("Files", accept_multiple_files=True, key="uploads")
+        if st.button("Ingest the uploaded files", disabled=not files):
+            target = svc.settings.data_dir / "uploads"
+            target.mkdir(parents=True, exist_ok=True)
+            sources = []
+            for f in files:
+                if f.size > MAX_UPLOAD_MB * 1e6:
+                    st.error(f"{f.name}: larger than {MAX_UPLOAD_MB} MB, not ingested")
+                    continue
+                name = safe_name(f.name)
+                path = target / name
+                path.write_bytes(f.getvalue())
+                sources.append(Source(path, f"uploads/{name}"))
+            if sources:
+                run_job(svc, sources)
+        st.caption("Supported: " + ", ".join(sorted(e.lstrip(".") for e in SUPPORTED)))
+    with tab_dir:
+        folder = st.text_input("Folder", placeholder="/srv/shares/hr")
+        if st.button("Ingest the folder", disabled=not folder):
+            try:
+                sources = discover([folder])
+            except FileNotFoundError as exc:
+                st.error(str(exc))
+            else:
+                run_job(svc, sources)
+
+    st.subheader("Documents")
+    docs = svc.index.documents()
+    if not docs:
+        st.info("No documents yet: upload some above, or name a folder.")
+    else:
+        st.dataframe([{"document": d.doc, "format": d.format, "pages": d.pages, "chunks": d.chunks,
+                       "indexed": d.indexed_at} for d in docs], hide_index=True, use_container_width=True)
+        doomed = st.selectbox("Remove a document", [""] + [d.doc for d in docs], key="remove_doc")
+        if st.button("Remove", disabled=not doomed):
+            try:
+                with svc.index.writer() as w:
+                    w.remove_document(doomed)
+                    w.commit()
+            except Exception as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Removed {doomed}")
+                time.sleep(0.2)
+                st.rerun()
+
+    st.subheader("Jobs")
+    log = JobLog(svc.index.path)
+    jobs = log.list(20)
+    log.close()
+    if not jobs:
+        st.caption("No jobs yet.")
+    else:
+        st.dataframe([{"job": j.id, "kind": j.kind, "status": j.status, "files": f"{j.done}/{j.total}",
+                       "counts": ", ".join(f"{k} {v}" for k, v in j.counts.items()),
+                       "seconds": round(j.seconds or 0, 1), "message": j.message} for j in jobs],
+                     hide_index=True, use_container_width=True)

@@ -1,0 +1,116 @@
+"""Ask: the chat. Answers stream in; each citation opens a source card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from qa import Answer
+from qa.conversation import rewrite_followup
+from ui.web.render import escape_md, highlight, where
+from ui.web.resources import Services
+
+
+def _page_image(path: Path, page: int):
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        return pdf[page - 1].render(scale=1.4).to_pil()
+    finally:
+        pdf.close()
+
+
+def source_card(svc: Services, n: int, chunk, sentence: str, key: str) -> None:
+    with st.expander(f"[{n}] {where(chunk)}"):
+        st.markdown(highlight(chunk.text, sentence))
+        info = svc.index.document(chunk.doc)
+        path = Path(info.source) if info and info.source else None
+        if path is None or not path.is_file():
+            st.caption("The original file is no longer where it was indexed from.")
+            return
+        cols = st.columns(2)
+        cols[0].download_button("Download the document", path.read_bytes(), file_name=path.name, key=f"dl-{key}")
+        if path.suffix.lower() == ".pdf" and chunk.page:
+            if cols[1].toggle(f"Show page {chunk.page}", key=f"pg-{key}"):
+                st.image(_page_image(path, chunk.page), caption=f"{chunk.doc}, page {chunk.page}")
+
+
+def _feedback_form(svc: Services, answer: Answer, i: int) -> None:
+    done = st.session_state.setdefault("feedback_done", set())
+    if i in done:
+        st.caption("Thanks for the feedback.")
+        return
+    with st.form(key=f"fb-{i}", border=False):
+        cols = st.columns([2, 5, 1])
+        rating = cols[0].radio("Was this helpful?", ["👍 Yes", "👎 No"], horizontal=True, key=f"fbr-{i}", index=None)
+        comment = cols[1].text_input("Comment (optional)", key=f"fbc-{i}", label_visibility="collapsed",
+                                     placeholder="Comment (optional)")
+        if cols[2].form_submit_button("Send"):
+            if rating is None:
+                st.warning("Choose 👍 or 👎 first.")
+            else:
+                svc.feedback.add(answer, 1 if rating.startswith("👍") else -1, comment)
+                done.add(i)
+                st.rerun()
+
+
+def show_answer(svc: Services, answer: Answer, i: int) -> None:
+    if answer.abstained:
+        st.info("The documents do not answer this question. These are the closest passages:")
+        for j, h in enumerate(answer.hits[:3], 1):
+            source_card(svc, j, h.chunk, "", key=f"{i}-c{j}")
+    else:
+        st.markdown(escape_md(answer.text).replace("\\[", "[").replace("\\]", "]"))
+        for p in answer.citations:
+            source_card(svc, p.n, p.chunk, p.best_sentence, key=f"{i}-{p.n}")
+    if answer.search_query and answer.search_query != answer.question and st.session_state.get("show_rewrite"):
+        st.caption(f"Searched for: {answer.search_query}")
+    _feedback_form(svc, answer, i)
+
+
+def render(svc: Services) -> None:
+    st.title("Ask the company documents")
+    history: list[Answer] = st.session_state.setdefault("history", [])
+    with st.sidebar:
+        st.toggle("Show how follow-up questions were understood", key="show_rewrite")
+        if st.button("New conversation"):
+            st.session_state.history = []
+            st.session_state.feedback_done = set()
+            st.rerun()
+    if not history:
+        st.caption(f"{svc.index.stats()['documents']} documents indexed. Answers cite their sources; "
+                   "when the documents do not say, Archivist says so.")
+    for i, answer in enumerate(history):
+        with st.chat_message("user"):
+            st.markdown(escape_md(answer.question))
+        with st.chat_message("assistant"):
+            show_answer(svc, answer, i)
+    question = st.chat_input("Ask a question about the documents")
+    if not question:
+        return
+    previous = [a.search_query or a.question for a in history]
+    search_query = rewrite_followup(question, previous)
+    with st.chat_message("user"):
+        st.markdown(escape_md(question))
+    with st.chat_message("assistant"):
+        box = st.empty()
+        draft = ""
+        final = None
+        try:
+            for event in svc.answerer.stream(question, search_query=search_query):
+                if isinstance(event, Answer):
+                    final = event
+                else:
+                    draft += event
+                    box.markdown(escape_md(draft) + "▌")
+        except ValueError as exc:
+            box.warning(str(exc))
+            return
+        except Exception as exc:  # the model or the index failed: say so, keep the app alive
+            box.error(f"Could not answer: {exc}")
+            return
+        box.empty()
+    history.append(final)
+    st.rerun()

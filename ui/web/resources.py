@@ -1,0 +1,39 @@
+"""What the web app shares between sessions: settings, index, answerer, stores.
+
+Read once per process (``st.cache_resource``), so models load once and every employee's
+session uses the same copy; each session keeps its own conversation in session state.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import streamlit as st
+
+from qa import Answerer
+from qa.feedback import FeedbackStore
+from retrieval import Index
+from ui.settings import Settings, load_settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    index: Index
+    answerer: Answerer
+    feedback: FeedbackStore
+
+
+@st.cache_resource(show_spinner="Loading the index and the models…")
+def _services(config: str | None, index_dir: str | None) -> Services:
+    from ui.services import make_answerer, open_index
+
+    settings = load_settings(config, **({"index": index_dir} if index_dir else {}))
+    index = open_index(settings)
+    answerer = make_answerer(settings, index)
+    return Services(settings, index, answerer, FeedbackStore(settings.data_dir / "feedback.sqlite"))
+
+
+def services() -> Services:
+    return _services(os.environ.get("ARCHIVIST_CONFIG") or None, os.environ.get("ARCHIVIST_INDEX") or None)
