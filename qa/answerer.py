@@ -20,6 +20,7 @@ from qa.answer import ABSTAIN_TEXT, Answer, Passage
 from qa.evidence import EvidenceOptions, select_evidence
 from qa.generators import Generator
 from qa.grounding import cited_numbers, is_abstention, question_coverage, strip_citations, support
+from qa.text import content_terms
 from qa.prompt import build_messages
 from retrieval import Index, SearchFilter
 
@@ -33,6 +34,9 @@ class AnswerOptions:
     min_confidence: float = 0.66
     coverage_weight: float = 0.25
     min_support: float = 0.6  # share of the answer's content words found in its cited passages
+    #: the answer (with its source sentence) must cover the question's words at least this share of what
+    #: the best-matching passage sentence covers: a supported answer to another question is not an answer
+    min_relevance: float = 0.75
     on_unsupported: str = "quote"  # "quote" the best evidence sentence, or "abstain"
     #: "generated": the model's answer; "quote": the best evidence sentence; "both": the model's
     #: answer followed by the sentence of the source that supports it
@@ -73,6 +77,11 @@ def _context(p: Passage, neighbours: int, max_words: int) -> str:
         else:
             picked = picked[:-1]
     return " ".join(picked)
+
+
+def _overlap(question: str, text: str) -> float:
+    q = set(content_terms(question))
+    return len(q & set(content_terms(text))) / len(q) if q else 0.0
 
 
 class Answerer:
@@ -167,6 +176,9 @@ class Answerer:
                         draft = re.sub(r"\[\d{1,2}\]", f"[{p.n}]", draft)
                         cited = [p]
                         break
+            best_match = max(_overlap(query, p.best_sentence) for p in passages)
+            on_target = _overlap(query, cited[0].best_sentence) >= opt.min_relevance * best_match
+            if s.ok and s.score >= opt.min_support and on_target:
                 text = draft
                 if opt.style == "both":
                     src = cited[0]
@@ -175,8 +187,11 @@ class Answerer:
                         text = f"{draft}\n\n“{quoted}” [{src.n}]"
                 yield done(text, False, cited, f"generated (support {s.score:.2f})")
                 return
-            why = f"the generated answer was not supported by its sources (support {s.score:.2f}" + (
-                f", numbers {sorted(s.missing_numbers)} not in them)" if s.missing_numbers else ")")
+            if not (s.ok and s.score >= opt.min_support):
+                why = f"the generated answer was not supported by its sources (support {s.score:.2f}" + (
+                    f", numbers {sorted(s.missing_numbers)} not in them)" if s.missing_numbers else ")")
+            else:
+                why = "the generated answer drew on a passage that does not match the question"
         else:
             why = "the model found no answer in the passages"
         if opt.on_unsupported == "abstain":

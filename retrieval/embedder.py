@@ -109,6 +109,18 @@ class SentenceTransformerEmbedder:
 
     @property
     def max_tokens(self) -> int:
+        if self._max is not None:
+            return self._max
+        if self._model is None:
+            # read it from the model's config: knowing the window must not cost loading the model
+            import json
+
+            cfg = self.path / "sentence_bert_config.json"
+            try:
+                self._max = int(json.loads(cfg.read_text())["max_seq_length"])
+                return self._max
+            except (OSError, KeyError, ValueError):
+                pass
         self._load()
         return int(self._max)  # type: ignore[arg-type]
 

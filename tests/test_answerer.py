@@ -103,3 +103,11 @@ def test_styles_and_early_stop(index):
     assert quote.text == "Every employee receives 25 days of paid annual leave per year. [1]"
     with pytest.raises(ValueError):
         _answerer(index, style="poem")
+
+
+def test_a_supported_answer_to_another_question_is_not_shown(index):
+    # true to passage [2] (sick leave), but the question is about annual leave
+    off = FakeGenerator(reply="Sick leave needs a doctor's note from the fourth day [2].")
+    ans = _answerer(index, off).ask("How many days of paid annual leave does every employee get?")
+    assert "doctor" not in ans.text and "25 days" in ans.text
+    assert "does not match the question" in ans.reason

@@ -86,7 +86,7 @@ def test_feedback_is_stored(app, tmp_path):
     from qa.feedback import FeedbackStore
 
     _ask(app, "What is the mileage rate for a private car in Norway?")
-    app.radio(key="fbr-0").set_value("👎 No")
+    app.radio(key="fbr-0").set_value("Not helpful")
     app.text_input(key="fbc-0").set_value("missing the UK rate")
     app.button[[b.label for b in app.button].index("Send")].click().run()
     assert not app.exception

@@ -262,7 +262,7 @@ def cmd_serve(args, settings: Settings) -> int:
     env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless=true",
            f"--server.address={host}", f"--server.port={port}", "--browser.gatherUsageStats=false",
-           "--server.fileWatcherType=none", "--global.developmentMode=false"]
+           "--server.fileWatcherType=none", "--global.developmentMode=false", "--client.toolbarMode=minimal"]
     print(f"archivist: serving on http://{host}:{port} (index {settings.index_dir})", file=sys.stderr)
     try:
         return subprocess.call(cmd, env=env)

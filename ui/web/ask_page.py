@@ -44,14 +44,14 @@ def _feedback_form(svc: Services, answer: Answer, i: int) -> None:
         return
     with st.form(key=f"fb-{i}", border=False):
         cols = st.columns([2, 5, 1])
-        rating = cols[0].radio("Was this helpful?", ["👍 Yes", "👎 No"], horizontal=True, key=f"fbr-{i}", index=None)
+        rating = cols[0].radio("Was this helpful?", ["Helpful", "Not helpful"], horizontal=True, key=f"fbr-{i}", index=None)
         comment = cols[1].text_input("Comment (optional)", key=f"fbc-{i}", label_visibility="collapsed",
                                      placeholder="Comment (optional)")
         if cols[2].form_submit_button("Send"):
             if rating is None:
-                st.warning("Choose 👍 or 👎 first.")
+                st.warning("Choose Helpful or Not helpful first.")
             else:
-                svc.feedback.add(answer, 1 if rating.startswith("👍") else -1, comment)
+                svc.feedback.add(answer, 1 if rating == "Helpful" else -1, comment)
                 done.add(i)
                 st.rerun()
 
