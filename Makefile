@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo   set up, ingest data-samples/, then search it and ask it (the web app comes with its issue)
+#   make demo   set up, ingest data-samples/docs, then serve the web app on it (http://localhost:8501)
 #   make test   set up, then run the whole test suite with no network
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -12,8 +12,7 @@ setup:
 demo: setup
 	$(BIN)/archivist ingest data-samples/docs --index $(DATA)/index
 	$(BIN)/archivist stats --index $(DATA)/index
-	$(BIN)/archivist search --index $(DATA)/index "How many days of paid vacation do new employees get?" -k 3
-	$(BIN)/archivist ask --index $(DATA)/index "How many days of paid annual leave does an employee get?"
+	$(BIN)/archivist serve --index $(DATA)/index $(SERVE_ARGS)
 
 test: setup
 	bash .ci/offline $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -23,3 +22,5 @@ bench: setup
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/ingest_speed.py
 	$(BIN)/python bench/answers.py
+	$(BIN)/python bench/reindex_speed.py
+	$(BIN)/python bench/first_words.py

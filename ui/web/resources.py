@@ -32,7 +32,25 @@ def _services(config: str | None, index_dir: str | None) -> Services:
     settings = load_settings(config, **({"index": index_dir} if index_dir else {}))
     index = open_index(settings)
     answerer = make_answerer(settings, index)
+    _warm_up(index, answerer)
     return Services(settings, index, answerer, FeedbackStore(settings.data_dir / "feedback.sqlite"))
+
+
+def _warm_up(index: Index, answerer: Answerer) -> None:
+    """Load the models in the background while the first page renders: the first question
+    then does not wait for them."""
+    import threading
+
+    def load():
+        for thing in (index.embedder, answerer.generator):
+            loader = getattr(thing, "load", None) or getattr(thing, "_load", None)
+            if loader:
+                try:
+                    loader()
+                except Exception:  # reported when the first question needs it
+                    pass
+
+    threading.Thread(target=load, name="archivist-warm-up", daemon=True).start()
 
 
 def services() -> Services:
