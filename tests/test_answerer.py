@@ -111,3 +111,15 @@ def test_a_supported_answer_to_another_question_is_not_shown(index):
     ans = _answerer(index, off).ask("How many days of paid annual leave does every employee get?")
     assert "doctor" not in ans.text and "25 days" in ans.text
     assert "does not match the question" in ans.reason
+
+
+def test_many_sessions_asking_at_once(index):
+    from concurrent.futures import ThreadPoolExecutor
+
+    answerer = _answerer(index)
+    questions = ["How many days of paid annual leave does every employee get?", "How do I connect to the VPN?"] * 8
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(answerer.ask, questions))
+    for q, a in zip(questions, answers):
+        assert a.question == q and not a.abstained
+        assert ("25 days" in a.text) if "leave" in q else ("VPN" in a.text)

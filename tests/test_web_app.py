@@ -140,3 +140,19 @@ def test_upload_names_cannot_escape_the_upload_folder():
     assert safe_name("..\\..\\boot.ini") == "boot.ini"
     assert safe_name("<script>.pdf") == "_script_.pdf"
     assert safe_name("..") == "upload"
+
+
+def test_admin_upload_job_reports_each_file(app, tmp_path):
+    app.sidebar.radio[0].set_value("Admin").run()
+    app.file_uploader(key="uploads").set_value([
+        ("../../canteen.txt", b"The canteen serves fish soup on Fridays.", "text/plain"),
+        ("broken.pdf", b"%PDF-1.4 broken", "application/pdf"),
+    ]).run()
+    app.button[[b.label for b in app.button].index("Ingest the uploaded files")].click().run()
+    assert not app.exception
+    assert any("1 added" in w.value and "1 failed" in w.value for w in app.warning)
+    results = app.dataframe[0].value.set_index("document")
+    assert results.loc["uploads/canteen.txt", "result"] == "added"
+    assert results.loc["uploads/broken.pdf", "result"] == "failed" and results.loc["uploads/broken.pdf", "reason"]
+    assert (tmp_path / "data" / "uploads" / "canteen.txt").is_file()
+    assert not (tmp_path / "canteen.txt").exists()  # the name could not climb out of the upload folder
