@@ -84,6 +84,27 @@ def _overlap(question: str, text: str) -> float:
     return len(q & set(content_terms(text))) / len(q) if q else 0.0
 
 
+def _stray_numbers(answer: str, source: str, question: str, share: float = 0.6) -> set[str]:
+    """Numbers of the answer that occur in the source only in sentences (or table rows) about
+    something else than the question: "4 weeks" taken from the row of another parent.
+
+    A sentence is about the question when its overlap with the question's words is at least
+    ``share`` of the best sentence's."""
+    from qa.text import numbers, sentences
+
+    wanted = numbers(strip_citations(answer)) - numbers(question)
+    if not wanted:
+        return set()
+    sents = sentences(source)
+    scores = [_overlap(question, x) for x in sents]
+    floor = share * max(scores, default=0.0)
+    relevant: set[str] = set()
+    for sent, score in zip(sents, scores):
+        if score >= floor and score > 0:
+            relevant |= numbers(sent)
+    return wanted - relevant
+
+
 class Answerer:
     def __init__(self, index: Index, generator: Generator, options: AnswerOptions | None = None):
         self.index = index
@@ -178,6 +199,10 @@ class Answerer:
                         break
             best_match = max(_overlap(query, p.best_sentence) for p in passages)
             on_target = _overlap(query, cited[0].best_sentence) >= opt.min_relevance * best_match
+            stray = _stray_numbers(draft, cited[0].chunk.text, query)
+            if s.ok and s.score >= opt.min_support and on_target and stray:
+                on_target = False
+                why = f"the generated answer took {sorted(stray)} from a part of the source about something else"
             if s.ok and s.score >= opt.min_support and on_target:
                 text = draft
                 if opt.style == "both":
@@ -190,7 +215,7 @@ class Answerer:
             if not (s.ok and s.score >= opt.min_support):
                 why = f"the generated answer was not supported by its sources (support {s.score:.2f}" + (
                     f", numbers {sorted(s.missing_numbers)} not in them)" if s.missing_numbers else ")")
-            else:
+            elif not stray:
                 why = "the generated answer drew on a passage that does not match the question"
         else:
             why = "the model found no answer in the passages"

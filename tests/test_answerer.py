@@ -123,3 +123,20 @@ def test_many_sessions_asking_at_once(index):
     for q, a in zip(questions, answers):
         assert a.question == q and not a.abstained
         assert ("25 days" in a.text) if "leave" in q else ("VPN" in a.text)
+
+
+def test_a_number_from_the_wrong_row_is_not_shown(make_index):
+    idx = make_index()
+    table = ("The birth parent is entitled to 18 weeks of parental leave at full pay.\n"
+             "| Parent | Weeks at full pay | Notice required |\n| --- | --- | --- |\n"
+             "| Other parent | 12 | 4 weeks |")
+    with idx.writer() as w:
+        w.add_document(DocumentInfo(doc="leave.docx"), [Chunk(id="p1", doc="leave.docx", text=table)])
+        w.commit()
+    wrong = FakeGenerator(reply="The birth parent gets 4 weeks of paid parental leave [1].")
+    ans = _answerer(idx, wrong).ask("How many weeks of paid parental leave does the birth parent get?")
+    assert "4 weeks" not in ans.text.split("“")[0] and "18 weeks" in ans.text
+    assert "from a part of the source about something else" in ans.reason
+    right = FakeGenerator(reply="The birth parent gets 18 weeks of paid parental leave [1].")
+    ans = _answerer(idx, right).ask("How many weeks of paid parental leave does the birth parent get?")
+    assert ans.text.startswith("The birth parent gets 18 weeks") and ans.reason.startswith("generated")
