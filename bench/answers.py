@@ -5,8 +5,8 @@
 Naive baseline: the top-3 chunks stuffed into one prompt, the model's reply taken as the
 answer (the usual tutorial pipeline). Both run on the same index, the same questions
 (a seeded sample of up to 40 answerable + 10 unanswerable per set, as in the issue's
-measurements) and the same SmolLM2-135M-Instruct. Writes bench/results/answers.json and
-prints Markdown tables.
+measurements) and the same SmolLM2-135M-Instruct. Updates bench/results/answers.json (the
+sets and pipelines of this run; the others stay) and prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -105,7 +105,12 @@ def main() -> None:
         print(flush=True)
     out = ROOT / "bench" / "results" / "answers.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    merged = json.loads(out.read_text()) if out.exists() else {}
+    for name, res in results.items():  # a run of some sets or pipelines updates those, keeps the rest
+        entry = merged.setdefault(name, {"summaries": {}, "rows": {}})
+        entry["summaries"].update(res["summaries"])
+        entry["rows"].update(res["rows"])
+    out.write_text(json.dumps(merged, indent=2))
 
 
 if __name__ == "__main__":

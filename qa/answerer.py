@@ -182,9 +182,9 @@ class Answerer:
 
         if draft and not is_abstention(draft):
             if not cited:  # the model forgot to cite: attach the passage that backs it best
-                best = max(passages, key=lambda p: support(draft, p.chunk.text, question).score)
-                cited = [best]
-                draft = f"{draft} [{best.n}]"
+                backing = max(passages, key=lambda p: support(draft, p.chunk.text, question).score)
+                cited = [backing]
+                draft = f"{draft} [{backing.n}]"
             evidence = " ".join(p.chunk.text for p in cited)
             s = support(draft, evidence, question)
             if s.ok and s.score >= opt.min_support:
@@ -197,13 +197,11 @@ class Answerer:
                         draft = re.sub(r"\[\d{1,2}\]", f"[{p.n}]", draft)
                         cited = [p]
                         break
+            supported = s.ok and s.score >= opt.min_support
             best_match = max(_overlap(query, p.best_sentence) for p in passages)
-            on_target = _overlap(query, cited[0].best_sentence) >= opt.min_relevance * best_match
+            relevant = _overlap(query, cited[0].best_sentence) >= opt.min_relevance * best_match
             stray = _stray_numbers(draft, cited[0].chunk.text, query)
-            if s.ok and s.score >= opt.min_support and on_target and stray:
-                on_target = False
-                why = f"the generated answer took {sorted(stray)} from a part of the source about something else"
-            if s.ok and s.score >= opt.min_support and on_target:
+            if supported and relevant and not stray:
                 text = draft
                 if opt.style == "both":
                     src = cited[0]
@@ -212,11 +210,13 @@ class Answerer:
                         text = f"{draft}\n\n“{quoted}” [{src.n}]"
                 yield done(text, False, cited, f"generated (support {s.score:.2f})")
                 return
-            if not (s.ok and s.score >= opt.min_support):
+            if not supported:
                 why = f"the generated answer was not supported by its sources (support {s.score:.2f}" + (
                     f", numbers {sorted(s.missing_numbers)} not in them)" if s.missing_numbers else ")")
-            elif not stray:
+            elif not relevant:
                 why = "the generated answer drew on a passage that does not match the question"
+            else:
+                why = f"the generated answer took {sorted(stray)} from a part of the source about something else"
         else:
             why = "the model found no answer in the passages"
         if opt.on_unsupported == "abstain":

@@ -140,3 +140,16 @@ def test_a_number_from_the_wrong_row_is_not_shown(make_index):
     right = FakeGenerator(reply="The birth parent gets 18 weeks of paid parental leave [1].")
     ans = _answerer(idx, right).ask("How many weeks of paid parental leave does the birth parent get?")
     assert ans.text.startswith("The birth parent gets 18 weeks") and ans.reason.startswith("generated")
+
+
+def test_every_fallback_path_explains_itself(index):
+    q = "How many days of paid annual leave does every employee get?"
+    replies = [
+        "Sick leave needs a doctor's note from the fourth day 4 [2].",  # off the question, stray number
+        "Employees get 25 days of annual leave",  # no citation
+        "",  # nothing
+    ]
+    for reply in replies:
+        ans = _answerer(index, FakeGenerator(reply=reply)).ask(q)
+        assert ans.reason and not ans.abstained and "25 days" in ans.text
+        assert ans.citations and f"[{ans.citations[0].n}]" in ans.text
