@@ -22,13 +22,33 @@ STOPWORDS = frozenset(
 )
 
 
+_TABLE_SEP = re.compile(r"^\|(\s*:?-{3,}:?\s*\|)+$")
+
+
 def sentences(text: str) -> list[str]:
-    """Split text into sentences (and table rows / list items, which sit on their own lines)."""
-    out = []
-    for part in _SENT.split(text):
-        part = " ".join(part.split())
-        if part:
-            out.append(part)
+    """Split text into sentences; a Markdown table's rows become units of their own, each
+    carrying the header row, so a row keeps the names of its columns:
+
+        "| Parent | Weeks |\n| --- | --- |\n| Other | 12 |" -> ["| Parent | Weeks | | Other | 12 |"]
+    """
+    out: list[str] = []
+    header: str | None = None
+    rows = 0
+    for line in text.split("\n") + [""]:
+        line = " ".join(line.split())
+        if line.startswith("|") and line.endswith("|"):
+            if _TABLE_SEP.match(line.replace(" ", "")):
+                continue
+            if header is None:
+                header, rows = line, 0
+            else:
+                out.append(f"{header} {line}")
+                rows += 1
+            continue
+        if header is not None and rows == 0:
+            out.append(header)  # a table that is only a header
+        header = None
+        out += [p for p in (" ".join(x.split()) for x in _SENT.split(line)) if p]
     return out
 
 

@@ -49,3 +49,11 @@ def test_support_counts_words_and_numbers():
     assert cited_numbers("a [1] b [3]") == [1, 3] and strip_citations("a [1].") == "a ."
     assert is_abstention("I could not find this in the documents.") and is_abstention("The passages do not mention it.")
     assert not is_abstention("Employees get 25 days.")
+
+
+def test_table_rows_keep_their_column_names():
+    text = "Intro.\n| Parent | Weeks | Notice |\n| --- | --- | --- |\n| Birth | 18 | 8 weeks |\n| Other | 12 | 4 weeks |\nAfter."
+    assert sentences(text) == ["Intro.", "| Parent | Weeks | Notice | | Birth | 18 | 8 weeks |",
+                               "| Parent | Weeks | Notice | | Other | 12 | 4 weeks |", "After."]
+    [p] = select_evidence("How much notice must the other parent give?", [_hit(text)])
+    assert "| Other | 12 | 4 weeks |" in p.best_sentence and "Notice" in p.best_sentence
