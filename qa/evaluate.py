@@ -24,24 +24,30 @@ class QuestionSet:
     questions: list[dict]
 
 
+def parse_questions(text: str, origin: str = "questions") -> list[dict]:
+    """JSON lines in the shared layout; missing optional fields get their defaults."""
+    questions = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                q = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{origin}, line {n}: not valid JSON ({exc.msg})") from None
+            if not isinstance(q, dict) or not isinstance(q.get("question"), str):
+                raise ValueError(f"{origin}, line {n}: no 'question'")
+            q.setdefault("answers", [])
+            q.setdefault("evidence", [])
+            q.setdefault("answerable", bool(q["answers"]))
+            questions.append(q)
+    return questions
+
+
 def load_question_set(folder: str | Path, *, limit: int | None = None, seed: int = 0) -> QuestionSet:
     folder = Path(folder)
     qfile = folder / "questions.jsonl"
     if not qfile.is_file() or not (folder / "docs").is_dir():
         raise FileNotFoundError(f"{folder} is not a question set: it needs docs/ and questions.jsonl")
-    questions = []
-    for n, line in enumerate(qfile.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                q = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{qfile}, line {n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(q.get("question"), str):
-                raise ValueError(f"{qfile}, line {n}: no 'question'")
-            q.setdefault("answers", [])
-            q.setdefault("evidence", [])
-            q.setdefault("answerable", bool(q["answers"]))
-            questions.append(q)
+    questions = parse_questions(qfile.read_text(encoding="utf-8"), str(qfile))
     if limit and len(questions) > limit:
         # keep the set's mix: answerable and unanswerable sampled in proportion, seeded
         rng = random.Random(seed)

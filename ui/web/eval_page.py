@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
 
-from qa.evaluate import METRIC_LABELS, QuestionSet, evaluate, load_question_set, summarize
+from qa.evaluate import METRIC_LABELS, QuestionSet, evaluate, load_question_set, parse_questions, summarize
 from ui.web.resources import Services
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data-samples"
@@ -18,20 +17,6 @@ VARIANTS = {
     "answer style: quote only": {"style": "quote"},
     "unsupported answers abstain": {"on_unsupported": "abstain"},
 }
-
-
-def _questions_from_upload(data: bytes) -> list[dict]:
-    out = []
-    for n, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
-        if line.strip():
-            q = json.loads(line)
-            if not isinstance(q.get("question"), str):
-                raise ValueError(f"line {n}: no 'question'")
-            q.setdefault("answers", [])
-            q.setdefault("evidence", [])
-            q.setdefault("answerable", bool(q["answers"]))
-            out.append(q)
-    return out
 
 
 def render(svc: Services) -> None:
@@ -49,8 +34,8 @@ def render(svc: Services) -> None:
         up = st.file_uploader("questions.jsonl (the shared layout: id, question, answers, evidence, answerable)", type=["jsonl"])
         if up is not None:
             try:
-                qset = QuestionSet("upload", Path("."), _questions_from_upload(up.getvalue()))
-            except (ValueError, json.JSONDecodeError) as exc:
+                qset = QuestionSet("upload", Path("."), parse_questions(up.getvalue().decode("utf-8", "replace"), up.name))
+            except ValueError as exc:
                 st.error(f"Not a question file: {exc}")
     cols = st.columns(3)
     limit = cols[0].number_input("At most this many questions", 1, 2000, 20)
