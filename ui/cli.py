@@ -296,22 +296,14 @@ def _hit_json(h) -> dict:
 
 
 def _read_jsonl(path: str) -> list[dict]:
-    out = []
+    from qa.evaluate import parse_questions
+
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        return parse_questions(Path(path).read_text(encoding="utf-8"), path)
     except OSError as exc:
         raise ArchivistError(f"cannot read {path}: {exc.strerror or exc}") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ArchivistError(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("question"), str):
-            raise ArchivistError(f"{path}, line {n}: each line needs a 'question' string (and an 'id')")
-        out.append(obj)
-    return out
+    except ValueError as exc:
+        raise ArchivistError(f"{exc} (each line needs a 'question' string and an 'id')") from None
 
 
 def cmd_search(args, settings: Settings) -> int:
