@@ -26,6 +26,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
 
 
+def _job_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of the commands that run an ingestion job (ingest, reindex)."""
+    p.add_argument("--force", action="store_true", help="re-ingest files even when unchanged")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _common(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archivist",
@@ -41,19 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
         "skipped. A file that cannot be read is reported and the rest go on; the exit code is 1 "
         "when any file failed."))
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
-    p.add_argument("--force", action="store_true", help="re-ingest files even when unchanged")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    _common(p)
+    _job_flags(p)
 
     p = sub.add_parser("reindex", help="sync the index with the sources named in settings", description=(
         "Walk every [[sources]] folder of the settings (with its include/exclude globs) and bring the index "
         "in line: new files added, changed ones replaced, moved ones kept without re-embedding, deleted ones "
         "removed. Unchanged files are skipped, so a rerun takes seconds. Exit code 1 when any file failed."))
-    p.add_argument("--force", action="store_true", help="re-ingest files even when unchanged")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    _common(p)
+    _job_flags(p)
 
     p = sub.add_parser("jobs", help="recent ingestion and reindex jobs", description=(
         "The last jobs with their status, counts and duration; --show ID lists a job's per-file errors. "
