@@ -21,7 +21,7 @@ from retrieval import Chunk, DocumentInfo, Index, chunk_index_text
 
 log = logging.getLogger(__name__)
 
-GroupsFor = Callable[[str, Path], tuple[str, ...]]
+GroupsFor = Callable[[str, Path, "Path | None"], tuple[str, ...]]
 
 
 @dataclass
@@ -30,6 +30,7 @@ class Source:
 
     path: Path
     doc: str
+    root: Path | None = None  # the source folder it was found in (where folder sidecars stop)
 
 
 @dataclass
@@ -65,7 +66,7 @@ class IngestReport:
         return sum(r.pages or 0 for r in self.results if r.status in ("added", "updated"))
 
     def summary(self) -> str:
-        parts = [f"{self.count(s)} {s}" for s in ("added", "updated", "unchanged", "removed", "empty", "failed") if self.count(s)]
+        parts = [f"{self.count(s)} {s}" for s in ("added", "updated", "regrouped", "unchanged", "removed", "empty", "failed") if self.count(s)]
         return (
             f"{len(self.results)} file(s): " + (", ".join(parts) or "nothing to do")
             + f"; {self.chunks} chunks in {self.seconds:.1f} s"
@@ -87,7 +88,7 @@ def discover(paths: Iterable[str | os.PathLike]) -> list[Source]:
             for f, doc in source_files(SourceSpec(p)):
                 if doc not in seen:
                     seen.add(doc)
-                    out.append(Source(f, doc))
+                    out.append(Source(f, doc, p))
         elif p.exists():
             if p.name not in seen:
                 seen.add(p.name)
@@ -121,7 +122,9 @@ class Ingestor:
     """Parse, chunk, embed and index files; one run is one job.
 
     Collaborators come in: the index (with its embedder), a chunker, a parser and
-    optionally a job log. ``groups_for(doc, path)`` gives a document's access groups.
+    optionally a job log. ``groups_for(doc, path, root)`` gives a document's access groups
+    (an :class:`ingest.access.AccessPolicy`'s method); when only the groups changed, a rerun
+    updates them without parsing or embedding again.
 
     Reruns are incremental: a file whose size and time (or, failing those, content hash)
     did not change is skipped; a changed one has its chunks replaced; a file with the
@@ -144,7 +147,7 @@ class Ingestor:
         self.index = index
         self.chunker = chunker
         self.parser = parser
-        self.groups_for = groups_for or (lambda doc, path: ())
+        self.groups_for = groups_for or (lambda doc, path, root=None: ())
         self.embed_batch = embed_batch
         self.jobs = jobs
         self.commit_every = commit_every
@@ -297,19 +300,23 @@ class Ingestor:
             stat = path.stat()
         except OSError as exc:
             return _Prepared(FileResult(src.doc, "failed", f"cannot read the file ({exc.strerror or exc})"))
-        groups = tuple(sorted(set(self.groups_for(src.doc, path))))
+        try:
+            groups = tuple(sorted(set(self.groups_for(src.doc, path, src.root))))
+        except (OSError, ValueError) as exc:  # an unreadable or malformed sidecar: fail closed, say why
+            return _Prepared(FileResult(src.doc, "failed", f"access groups: {exc}"))
         prev = known.get(src.doc)
         seen = manifest.get(src.doc)
-        same_groups = prev is None or tuple(prev.groups) == groups
-        if not force and same_groups and seen and seen["size"] == stat.st_size and seen["mtime"] == stat.st_mtime:
+        regroup = prev is not None and tuple(prev.groups) != groups
+        unchanged = "regrouped" if regroup else "unchanged"
+        if not force and seen and seen["size"] == stat.st_size and seen["mtime"] == stat.st_mtime:
             if prev is not None or seen["status"] in ("empty", "failed"):
-                return _Prepared(FileResult(src.doc, "unchanged", pages=prev.pages if prev else None))
+                return _Prepared(FileResult(src.doc, unchanged, pages=prev.pages if prev else None), groups=groups)
         try:
             digest = file_hash(path)
         except OSError as exc:
             return _Prepared(FileResult(src.doc, "failed", f"cannot read the file ({exc.strerror or exc})"))
-        if not force and same_groups and ((prev is not None and prev.hash == digest) or (seen and seen["hash"] == digest and prev is None and seen["status"] != "indexed")):
-            return _Prepared(FileResult(src.doc, "unchanged", pages=prev.pages if prev else None), stat, digest, groups)
+        if not force and ((prev is not None and prev.hash == digest) or (seen and seen["hash"] == digest and prev is None and seen["status"] != "indexed")):
+            return _Prepared(FileResult(src.doc, unchanged, pages=prev.pages if prev else None), stat, digest, groups)
         other = by_hash.get(digest)
         if not force and other is not None and other != src.doc:
             return _Prepared(None, stat, digest, groups, reuse_from=other)
@@ -332,7 +339,10 @@ class Ingestor:
             res = prep.result
             if res.status == "failed":
                 record("failed", res.reason)
-            elif res.status == "unchanged" and prep.digest:
+            if res.status == "regrouped":
+                writer.set_groups(src.doc, prep.groups)
+                res.reason = "access groups now: " + (", ".join(prep.groups) or "nobody")
+            if res.status in ("unchanged", "regrouped") and prep.digest:
                 record("indexed" if src.doc in known else "empty")  # same content, new time: remember it
             return res
         prev = known.get(src.doc)

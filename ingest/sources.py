@@ -13,6 +13,9 @@ from functools import lru_cache
 from pathlib import Path
 
 
+SIDECAR_SUFFIX = ".groups"  # "<file>.groups" beside a document names who may read it
+
+
 @dataclass
 class SourceSpec:
     path: Path
@@ -62,8 +65,8 @@ def source_files(spec: SourceSpec) -> list[tuple[Path, str]]:
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if name.startswith("."):
-                continue
+            if name.startswith(".") or name.endswith(SIDECAR_SUFFIX):
+                continue  # hidden files, and access sidecars (ingest/access.py)
             f = Path(folder) / name
             rel = f.relative_to(root).as_posix()
             if any(glob_match(rel, p) for p in spec.include) and not any(glob_match(rel, p) for p in spec.exclude):

@@ -15,6 +15,7 @@ from typing import Callable
 
 from qa.answerer import Answerer
 from qa.metrics import contained, content_recall, token_f1
+from retrieval import SearchFilter
 
 
 @dataclass
@@ -89,10 +90,12 @@ def score_question(q: dict, answer, k: int = 5) -> dict:
     return row
 
 
-def evaluate(answerer: Answerer, qset: QuestionSet, *, k: int = 5, on_row: Callable[[int, dict], None] | None = None) -> list[dict]:
+def evaluate(answerer: Answerer, qset: QuestionSet, *, k: int = 5, on_row: Callable[[int, dict], None] | None = None,
+             filter: SearchFilter | None = None) -> list[dict]:
+    """Answer and score every question, as the reader ``filter`` stands for would be answered."""
     rows = []
     for i, q in enumerate(qset.questions):
-        row = score_question(q, answerer.ask(q["question"]), k)
+        row = score_question(q, answerer.ask(q["question"], filter=filter), k)
         rows.append(row)
         if on_row:
             on_row(i, row)

@@ -3,7 +3,7 @@
 from retrieval.chunk import Chunk, Hit, content_hash
 from retrieval.embedder import DEFAULT_EMBEDDER, Embedder, FakeEmbedder, SentenceTransformerEmbedder, make_embedder
 from retrieval.errors import ArchivistError, ConfigError, EmptyIndexError, IndexLockedError, IndexMismatchError
-from retrieval.filters import SearchFilter
+from retrieval.filters import EVERYONE, SearchFilter
 from retrieval.index import DocumentInfo, Index, IndexWriter, SearchOptions, chunk_index_text
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "ConfigError",
     "DEFAULT_EMBEDDER",
     "DocumentInfo",
+    "EVERYONE",
     "Embedder",
     "EmptyIndexError",
     "FakeEmbedder",

@@ -1,12 +1,18 @@
 """What a search may see: a document path prefix and the reader's access groups.
 
-``groups=None`` means no access filtering (system jobs, single-user installs); a set
-means: chunks open to everyone plus those shared with any of these groups.
+``groups=None`` means no access filtering (the operator's command line, system jobs); a set
+means: chunks shared with :data:`EVERYONE` plus those shared with any of these groups. A
+chunk with no groups at all is readable by nobody through a filter (the policy's default
+is deny).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+#: the group every signed-in reader belongs to ("readable by everyone")
+EVERYONE = "everyone"
 
 
 @dataclass(frozen=True)
@@ -31,11 +37,8 @@ class SearchFilter:
             parts.append("doc LIKE :prefix ESCAPE '\\'")
             params["prefix"] = esc + "%"
         if self.groups is not None:
-            names = sorted(self.groups)
+            names = sorted(set(self.groups) | {EVERYONE})
             marks = ",".join(f":g{i}" for i in range(len(names)))
-            clause = "groups = ''"
-            if names:
-                clause += f" OR vid IN (SELECT vid FROM chunk_groups WHERE grp IN ({marks}))"
-                params.update({f"g{i}": n for i, n in enumerate(names)})
-            parts.append(f"({clause})")
+            parts.append(f"vid IN (SELECT vid FROM chunk_groups WHERE grp IN ({marks}))")
+            params.update({f"g{i}": n for i, n in enumerate(names)})
         return (" AND ".join(parts) or "1=1"), params

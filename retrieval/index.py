@@ -273,8 +273,10 @@ class Index:
             )
         return out
 
-    def document(self, doc: str) -> DocumentInfo | None:
-        for d in self.documents(SearchFilter(doc_prefix=doc)):
+    def document(self, doc: str, filter: SearchFilter | None = None) -> DocumentInfo | None:
+        """One document's record, or None when it is unknown or the filter hides it."""
+        groups = filter.groups if filter is not None else None
+        for d in self.documents(SearchFilter(doc_prefix=doc, groups=groups)):
             if d.doc == doc:
                 return d
         return None
@@ -326,6 +328,7 @@ class IndexWriter:
         self._lockfile.flush()
         self._adds: dict[str, tuple[list[Chunk], np.ndarray, DocumentInfo]] = {}
         self._removes: set[str] = set()
+        self._regroups: dict[str, tuple[str, ...]] = {}
         self._files: dict[str, tuple] = {}
         self._closed = False
 
@@ -343,7 +346,7 @@ class IndexWriter:
 
     @property
     def pending(self) -> int:
-        return len(self._adds) + len(self._removes) + len(self._files)
+        return len(self._adds) + len(self._removes) + len(self._files) + len(self._regroups)
 
     def record_file(self, doc: str, *, source: str | None, size: int | None, mtime: float | None, hash: str | None,
                     status: str, error: str | None = None, job_id: int | None = None) -> None:
@@ -360,7 +363,14 @@ class IndexWriter:
         self._removes.discard(info.doc)
         self._adds[info.doc] = (chunks, np.asarray(vectors, dtype=np.float32), info)
 
+    def set_groups(self, doc: str, groups) -> None:
+        """Change who may read an indexed document, without re-embedding it (a policy change).
+
+        Takes effect for every reader at the next commit."""
+        self._regroups[doc] = tuple(sorted(set(groups)))
+
     def remove_document(self, doc: str) -> None:
+        self._regroups.pop(doc, None)
         self._adds.pop(doc, None)
         self._files.pop(doc, None)
         self._removes.add(doc)
@@ -377,11 +387,18 @@ class IndexWriter:
         con = idx._con
         if self._closed:
             raise RuntimeError("this writer is closed")
+        for doc in self._adds:
+            self._regroups.pop(doc, None)  # the new chunks carry their groups already
         if not self._adds and not self._removes:
-            if self._files:
+            if self._files or self._regroups:
                 con.execute("BEGIN IMMEDIATE")
-                self._write_files(con)
-                con.execute("COMMIT")
+                try:
+                    self._write_groups(con, idx.generation)
+                    self._write_files(con)
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
             return idx.generation
         gen = idx.generation
         new = gen + 1
@@ -451,6 +468,7 @@ class IndexWriter:
             store.set_meta(con, "embedder", idx.embedder.name)
             con.executemany("DELETE FROM files WHERE doc=?", [(d,) for d in self._removes])
             self._write_files(con)  # after: a document removed for having no text is still on record
+            self._write_groups(con, gen)
             store.set_meta(con, "generation", new)
             con.execute("COMMIT")
         except BaseException:
@@ -470,6 +488,15 @@ class IndexWriter:
         self._adds.clear()
         self._removes.clear()
         return new
+
+    def _write_groups(self, con, gen: int) -> None:
+        for doc, groups in self._regroups.items():
+            vids = [r[0] for r in con.execute(f"SELECT vid FROM chunks WHERE doc=:doc AND {store.LIVE}", {"doc": doc, "gen": gen})]
+            con.executemany("UPDATE chunks SET groups=? WHERE vid=?", [(store.encode_groups(groups), v) for v in vids])
+            con.executemany("DELETE FROM chunk_groups WHERE vid=?", [(v,) for v in vids])
+            con.executemany("INSERT INTO chunk_groups(vid, grp) VALUES(?, ?)", [(v, g) for v in vids for g in groups])
+            con.execute("UPDATE documents SET groups=? WHERE doc=?", (store.encode_groups(groups), doc))
+        self._regroups.clear()
 
     def _write_files(self, con) -> None:
         con.executemany(

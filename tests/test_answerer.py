@@ -15,7 +15,7 @@ def index(make_index):
     }
     with idx.writer() as w:
         for doc, texts in docs.items():
-            groups = ("board",) if doc.startswith("board/") else ()
+            groups = ("board",) if doc.startswith("board/") else ("everyone",)
             chunks = [Chunk(id=f"{doc}#{i}", doc=doc, text=t, ordinal=i, groups=groups) for i, t in enumerate(texts)]
             w.add_document(DocumentInfo(doc=doc), chunks)
         w.commit()

@@ -83,7 +83,8 @@ def test_filter_applies_before_the_cut(make_index):
     """Many forbidden near-duplicates must not push the one allowed passage out of the top k."""
     idx = make_index()
     _add(idx, "secret/board.txt", [f"salary table for executives row {i}" for i in range(50)], groups=("board",))
-    _add(idx, "public/handbook.txt", ["salary reviews happen in may", "unrelated text about parking"])
+    _add(idx, "public/handbook.txt", ["salary reviews happen in may", "unrelated text about parking"], groups=("everyone",))
+    _add(idx, "nobody/draft.txt", ["salary table draft nobody may read"])  # no groups: default deny
     for mode in ("lexical", "dense", "hybrid"):
         hits = idx.search("salary table", 1, mode=mode, filter=SearchFilter.for_groups(["staff"]))
         assert [h.chunk.doc for h in hits] == ["public/handbook.txt"], mode
@@ -91,7 +92,30 @@ def test_filter_applies_before_the_cut(make_index):
         assert hits[0].chunk.doc == "secret/board.txt"
         hits = idx.search("salary", 2, mode=mode, filter=SearchFilter(doc_prefix="public/"))
         assert {h.chunk.doc for h in hits} == {"public/handbook.txt"}
+        assert "nobody/draft.txt" not in {h.chunk.doc for h in idx.search("salary table draft", 10, mode=mode, filter=SearchFilter.for_groups(["board", "staff"]))}
     assert [d.doc for d in idx.documents(SearchFilter.for_groups([]))] == ["public/handbook.txt"]
+    assert idx.stats(SearchFilter.for_groups([]))["chunks"] == 2
+    assert idx.document("secret/board.txt", SearchFilter.for_groups(["staff"])) is None
+    assert idx.document("secret/board.txt", SearchFilter.for_groups(["board"])).doc == "secret/board.txt"
+
+
+def test_set_groups_changes_access_without_re_embedding(make_index):
+    idx = make_index()
+    _add(idx, "hr/pay.txt", ["pay rises are announced in april"], groups=("hr",))
+    gen = idx.generation
+    staff = SearchFilter.for_groups(["staff"])
+    assert idx.search("pay rises", 3, filter=staff) == []
+    with idx.writer() as w:
+        w.set_groups("hr/pay.txt", ["everyone"])
+        w.commit()
+    assert idx.generation == gen  # no new vectors: only who may read changed
+    assert [h.chunk.doc for h in idx.search("pay rises", 3, filter=staff)] == ["hr/pay.txt"]
+    assert idx.documents(staff)[0].groups == ("everyone",)
+    with idx.writer() as w:
+        w.set_groups("hr/pay.txt", [])
+        w.commit()
+    for mode in ("lexical", "dense", "hybrid"):
+        assert idx.search("pay rises", 3, mode=mode, filter=staff) == []
 
 
 def test_prefix_filter_escapes_like_wildcards(make_index):
@@ -143,7 +167,7 @@ def test_langchain_adapter_returns_documents_with_metadata(make_index):
 
     idx = make_index()
     _add(idx, "hr/a.txt", ["parental leave is eighteen weeks", "the canteen opens at noon"], groups=("hr",))
-    _add(idx, "pub/b.txt", ["parental leave questions go to HR"])
+    _add(idx, "pub/b.txt", ["parental leave questions go to HR"], groups=("everyone",))
     docs = ArchivistRetriever(index=idx, k=2).invoke("parental leave")
     assert len(docs) == 2 and all(d.metadata["chunk_id"] for d in docs)
     assert {d.metadata["doc"] for d in docs} == {"hr/a.txt", "pub/b.txt"}

@@ -26,6 +26,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
 
 
+def _user_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--user", metavar="NAME", help="act as this user of the users file: see only what they may read "
+                   "(default: the operator, who sees everything)")
+
+
 def _job_flags(p: argparse.ArgumentParser) -> None:
     """The flags of the commands that run an ingestion job (ingest, reindex)."""
     p.add_argument("--force", action="store_true", help="re-ingest files even when unchanged")
@@ -80,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", metavar="FILE.jsonl", help="batch: one JSON object per line with id and question")
     p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], help="search mode (default: hybrid)")
     p.add_argument("--doc-prefix", metavar="PREFIX", help="only documents whose path starts with PREFIX")
+    _user_flag(p)
     _common(p)
 
     p = sub.add_parser("ask", help="answer a question from the documents, with citations", description=(
@@ -91,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument("--questions", metavar="FILE.jsonl", help="batch: one JSON object per line with id and question")
     p.add_argument("--no-stream", action="store_true", help="print the answer only when it is complete")
+    _user_flag(p)
     _common(p)
 
     p = sub.add_parser("eval", help="measure retrieval and answers on a question set", description=(
@@ -105,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
                    help="another setting to compare (repeatable), e.g. generator.backend=fake")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _user_flag(p)
     _common(p)
 
     p = sub.add_parser("serve", help="start the web app", description=(
@@ -116,10 +124,53 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--json", action="store_true", help="JSON output")
+    _user_flag(p)
     _common(p)
 
     p = sub.add_parser("docs", help="list indexed documents")
     p.add_argument("--json", action="store_true", help="JSON output")
+    _user_flag(p)
+    _common(p)
+
+    p = sub.add_parser("users", help="manage the web app's users (auth.mode = local)", description=(
+        "Users of the web app and their groups, kept in the users file (auth.users_file, default "
+        "<data_dir>/users.json) with a salted scrypt hash of each password, never the password. Passwords are "
+        "typed at a prompt, read from stdin (--password-stdin) or generated (--random-password); never given as "
+        "an argument. Members of the group 'admin' may ingest, see jobs, evaluate and read the audit log."))
+    us = p.add_subparsers(dest="users_command", metavar="ACTION")
+    q = us.add_parser("add", help="add a user")
+    q.add_argument("name")
+    q.add_argument("--groups", default="", help="comma-separated groups, e.g. hr,admin")
+    pw = q.add_mutually_exclusive_group()
+    pw.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    pw.add_argument("--random-password", action="store_true", help="generate a password and print it once")
+    _common(q)
+    q = us.add_parser("remove", help="remove a user")
+    q.add_argument("name")
+    _common(q)
+    q = us.add_parser("list", help="users and their groups")
+    q.add_argument("--json", action="store_true", help="JSON output")
+    _common(q)
+    q = us.add_parser("set-groups", help="replace a user's groups")
+    q.add_argument("name")
+    q.add_argument("groups", help="comma-separated groups ('' for none)")
+    _common(q)
+    q = us.add_parser("passwd", help="set a user's password")
+    q.add_argument("name")
+    pw = q.add_mutually_exclusive_group()
+    pw.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    pw.add_argument("--random-password", action="store_true", help="generate a password and print it once")
+    _common(q)
+
+    p = sub.add_parser("audit", help="the audit log: who asked what, who ran which job", description=(
+        "Entries of the audit log (newest first): questions with the chunks retrieved and cited and the answer, "
+        "and jobs with who ran them. --export writes them as CSV or JSON lines. Kept for audit.retention_days."))
+    p.add_argument("-n", type=int, default=50, help="how many entries (default 50; 0 for all)")
+    p.add_argument("--user", metavar="NAME", help="only this user's entries")
+    p.add_argument("--action", help="only this action (ask, search, eval, ingest, reindex, remove, sign-in, ...)")
+    p.add_argument("--days", type=float, help="only the last DAYS days")
+    p.add_argument("--export", metavar="FILE", help="write the entries to FILE (.csv or .jsonl)")
+    p.add_argument("--json", action="store_true", help="JSON lines on stdout")
     _common(p)
 
     p = sub.add_parser("remove", help="remove documents from the index")
@@ -168,7 +219,30 @@ def cmd_reindex(args, settings: Settings) -> int:
     from ui.services import reindex
 
     report = reindex(settings, progress=not args.no_progress and not args.json, force=args.force)
+    _audit_job(settings, "reindex", report)
     return _print_report(report, settings.index_dir, args.json)
+
+
+def _audit_job(settings: Settings, action: str, report=None, detail: str = "") -> None:
+    from ui.services import open_audit, operator_name
+
+    audit = open_audit(settings)
+    try:
+        if report is not None:
+            detail = f"job {report.job_id}: {report.summary()}"
+        audit.record(operator_name(), action, detail=detail)
+    finally:
+        audit.close()
+
+
+def _reader(args, settings: Settings):
+    """(identity or None for the operator, the search filter, the name for the audit log)."""
+    from ui.services import identity_for, operator_name
+
+    ident = identity_for(settings, getattr(args, "user", None))
+    if ident is None:
+        return None, None, operator_name()
+    return ident, ident.filter, ident.user
 
 
 def _fmt_time(ts: float | None) -> str:
@@ -288,6 +362,7 @@ def cmd_ingest(args, settings: Settings) -> int:
     finally:
         ingestor.parser.close()
         ingestor.jobs.close()
+    _audit_job(settings, "ingest", report)
     return _print_report(report, index.path, args.json)
 
 
@@ -315,12 +390,18 @@ def cmd_search(args, settings: Settings) -> int:
     k = args.k or settings.search.k
     if k < 1:
         raise ArchivistError("-k must be at least 1")
-    flt = SearchFilter(doc_prefix=args.doc_prefix) if args.doc_prefix else None
+    from ui.services import open_audit
+
+    _ident, flt, who = _reader(args, settings)
+    if args.doc_prefix:
+        flt = SearchFilter(doc_prefix=args.doc_prefix, groups=flt.groups if flt else None)
     if args.queries:
         queries = _read_jsonl(args.queries)
         index = open_index(settings, create=False)
+        audit = open_audit(settings)
         for q in queries:
             hits = index.search(q["question"], k, filter=flt)
+            audit.record(who, "search", question=q["question"], retrieved=[h.chunk.id for h in hits])
             out = {"id": q.get("id"), "query": q["question"], "results": [_hit_json(h) for h in hits]}
             print(json.dumps(out, ensure_ascii=False), flush=True)
         return 0
@@ -328,6 +409,9 @@ def cmd_search(args, settings: Settings) -> int:
         raise ArchivistError("give a query, e.g. archivist search \"parental leave\", or --queries FILE.jsonl")
     index = open_index(settings, create=False)
     hits = index.search(args.query, k, filter=flt)
+    audit = open_audit(settings)
+    audit.record(who, "search", question=args.query, retrieved=[h.chunk.id for h in hits])
+    audit.close()
     if args.json:
         print(json.dumps({"query": args.query, "results": [_hit_json(h) for h in hits]}, ensure_ascii=False, indent=2))
         return 0
@@ -345,7 +429,8 @@ def cmd_search(args, settings: Settings) -> int:
 def cmd_stats(args, settings: Settings) -> int:
     from ui.services import open_index
 
-    stats = open_index(settings, create=False).stats()
+    _ident, flt, _who = _reader(args, settings)
+    stats = open_index(settings, create=False).stats(flt)
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
@@ -362,7 +447,8 @@ def cmd_stats(args, settings: Settings) -> int:
 def cmd_docs(args, settings: Settings) -> int:
     from ui.services import open_index
 
-    docs = open_index(settings, create=False).documents()
+    _ident, flt, _who = _reader(args, settings)
+    docs = open_index(settings, create=False).documents(flt)
     if args.json:
         print(json.dumps([d.__dict__ for d in docs], indent=2, default=list))
         return 0
@@ -385,6 +471,7 @@ def cmd_remove(args, settings: Settings) -> int:
         for d in args.docs:
             w.remove_document(d)
         w.commit()
+    _audit_job(settings, "remove", detail="removed: " + ", ".join(args.docs))
     print(f"removed {len(args.docs)} document(s)", file=sys.stderr)
     return 0
 
@@ -410,29 +497,36 @@ def _print_answer(ans, stream_printed: bool) -> None:
 
 def cmd_ask(args, settings: Settings) -> int:
     from qa import Answer
-    from ui.services import make_answerer, open_index
+    from ui.services import make_answerer, open_audit, open_index
 
+    _ident, flt, who = _reader(args, settings)
+    audit = open_audit(settings)
     if args.questions:
         queries = _read_jsonl(args.questions)
         answerer = make_answerer(settings, open_index(settings, create=False))
         for q in queries:
-            print(json.dumps(answerer.ask(q["question"]).to_json(q.get("id")), ensure_ascii=False), flush=True)
+            ans = answerer.ask(q["question"], filter=flt)
+            audit.record_answer(who, ans)
+            print(json.dumps(ans.to_json(q.get("id")), ensure_ascii=False), flush=True)
         return 0
     if not args.question or not args.question.strip():
         raise ArchivistError('ask a question, e.g. archivist ask "How many days of annual leave do I get?"')
     answerer = make_answerer(settings, open_index(settings, create=False))
     if args.json:
-        print(json.dumps(answerer.ask(args.question).to_json(None), ensure_ascii=False, indent=2))
+        ans = answerer.ask(args.question, filter=flt)
+        audit.record_answer(who, ans)
+        print(json.dumps(ans.to_json(None), ensure_ascii=False, indent=2))
         return 0
     stream = sys.stdout.isatty() and not args.no_stream
     final = None
     draft = []
-    for event in answerer.stream(args.question):
+    for event in answerer.stream(args.question, filter=flt):
         if isinstance(event, Answer):
             final = event
         elif stream:
             draft.append(event)
             print(event, end="", flush=True)
+    audit.record_answer(who, final)
     if stream and draft:
         if " ".join("".join(draft).split()) != final.text:
             print("\r\033[2K(checked against the sources and replaced:)\n" + final.text)
@@ -455,8 +549,9 @@ def _parse_compare(spec: str) -> dict:
 def cmd_eval(args, settings: Settings) -> int:
     from ingest import discover
     from qa.evaluate import evaluate, load_question_set, markdown_report, summarize
-    from ui.services import make_answerer, make_ingestor, open_index
+    from ui.services import make_answerer, make_ingestor, open_audit, open_index
 
+    _ident, flt, who = _reader(args, settings)
     try:
         qset = load_question_set(args.set_dir, limit=args.limit, seed=args.seed)
     except (FileNotFoundError, ValueError) as exc:
@@ -484,9 +579,12 @@ def cmd_eval(args, settings: Settings) -> int:
         vindex = index if vs.embedder == settings.embedder and vs.search == settings.search else open_index(vs)
         answerer = make_answerer(vs, vindex)
         bar = tqdm(total=len(qset.questions), desc=f"answering ({label})", unit="q", file=sys.stderr, disable=args.json)
-        rows[label] = evaluate(answerer, qset, k=vs.answer.k, on_row=lambda i, r: bar.update(1))
+        rows[label] = evaluate(answerer, qset, k=vs.answer.k, on_row=lambda i, r: bar.update(1), filter=flt)
         bar.close()
         summaries[label] = summarize(rows[label])
+    audit = open_audit(settings)
+    audit.record(who, "eval", detail=f"{qset.name}: {len(qset.questions)} questions, variants {', '.join(variants)}")
+    audit.close()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps({"set": qset.name, "summaries": summaries, "rows": rows}, indent=2))
     md = markdown_report(qset.name, summaries, rows)
@@ -499,7 +597,95 @@ def cmd_eval(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"ask": cmd_ask, "eval": cmd_eval, "ingest": cmd_ingest, "reindex": cmd_reindex, "jobs": cmd_jobs,
+def _password(args, name: str) -> tuple[str, bool]:
+    """(password, generated?) from --random-password, stdin, or a prompt typed twice."""
+    import getpass
+
+    from ui.auth import random_password
+
+    if args.random_password:
+        return random_password(), True
+    if args.password_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise ArchivistError("no password on stdin")
+        return line, False
+    if not sys.stdin.isatty():
+        raise ArchivistError("no terminal to type a password: use --password-stdin or --random-password")
+    first = getpass.getpass(f"password for {name}: ")
+    if getpass.getpass("again: ") != first:
+        raise ArchivistError("the two passwords differ")
+    return first, False
+
+
+def cmd_users(args, settings: Settings) -> int:
+    from ui.services import user_store
+
+    store = user_store(settings)
+    action = args.users_command
+    if action is None:
+        raise ArchivistError("say what to do: archivist users add|remove|list|set-groups|passwd (see --help)")
+    if action == "list":
+        users = store.list()
+        if args.json:
+            print(json.dumps(users, indent=2))
+        elif not users:
+            print(f"No users yet ({store.path}); add one with: archivist users add NAME --groups admin")
+        for name, groups in users.items():
+            print(f"{name}\t{','.join(groups) or '-'}")
+        return 0
+    if action == "remove":
+        store.remove(args.name)
+        print(f"removed user {args.name}", file=sys.stderr)
+        return 0
+    if action == "set-groups":
+        store.set_groups(args.name, args.groups.split(","))
+        print(f"{args.name}: {', '.join(store.list()[args.name]) or 'no groups'}", file=sys.stderr)
+        return 0
+    password, generated = _password(args, args.name)
+    if action == "add":
+        store.add(args.name, password, args.groups.split(","))
+        print(f"added user {args.name} ({', '.join(store.list()[args.name]) or 'no groups'})", file=sys.stderr)
+    else:
+        store.set_password(args.name, password)
+        print(f"password of {args.name} changed", file=sys.stderr)
+    if generated:
+        print(password)  # once, on stdout; it is stored only as a hash
+    return 0
+
+
+def cmd_audit(args, settings: Settings) -> int:
+    import time as _time
+
+    from ui.services import open_audit
+
+    if not settings.audit.enabled:
+        print("The audit log is switched off (audit.enabled = false).", file=sys.stderr)
+    audit = open_audit(settings)
+    since = _time.time() - args.days * 86400 if args.days else None
+    entries = audit.entries(user=args.user, action=args.action, since=since, limit=args.n or None)
+    if args.export:
+        fmt = "jsonl" if args.export.endswith((".jsonl", ".json")) else "csv"
+        Path(args.export).write_text(audit.export(entries, fmt), encoding="utf-8")
+        print(f"wrote {len(entries)} entries to {args.export}", file=sys.stderr)
+        return 0
+    if args.json:
+        for e in entries:
+            print(json.dumps(e.to_json(), ensure_ascii=False))
+        return 0
+    if not entries:
+        print("No audit entries match.")
+    for e in entries:
+        when = e.to_json()["time"]
+        what = e.question if e.question is not None else e.detail
+        tail = ""
+        if e.action == "ask":
+            tail = " → abstained" if e.abstained else f" → {len(e.cited)} cited of {len(e.retrieved)} retrieved"
+        print(f"{when}  {e.user:<16} {e.action:<8} {(what or '')[:100]}{tail}")
+    return 0
+
+
+COMMANDS = {"users": cmd_users, "audit": cmd_audit, "ask": cmd_ask, "eval": cmd_eval, "ingest": cmd_ingest, "reindex": cmd_reindex, "jobs": cmd_jobs,
             "schedule": cmd_schedule, "serve": cmd_serve, "search": cmd_search, "stats": cmd_stats, "docs": cmd_docs, "remove": cmd_remove}
 
 

@@ -36,7 +36,46 @@ def make_ingestor(settings: Settings, index: Index):
 
     parser = Parser(timeout=settings.ingest.parse_timeout, ocr=settings.ingest.ocr, isolate=settings.ingest.isolate_parser)
     return Ingestor(index, Chunker(emb.count_tokens, opts), parser, jobs=JobLog(index.path),
-                    commit_every=settings.ingest.commit_every)
+                    commit_every=settings.ingest.commit_every, groups_for=make_policy(settings).groups_for)
+
+
+def make_policy(settings: Settings):
+    """Who may read what: the [access] rules of the settings, sidecars, and the default."""
+    from ingest.access import AccessPolicy, AccessRule
+
+    a = settings.access
+    return AccessPolicy([AccessRule(r.path, tuple(r.groups)) for r in a.rules], default=a.default, sidecars=a.sidecars)
+
+
+def user_store(settings: Settings):
+    from ui.auth import UserStore
+
+    return UserStore(settings.users_path, settings.auth.admin_group)
+
+
+def identity_for(settings: Settings, user: str | None):
+    """The identity the command line acts as: a named user (``--user``), or the operator
+    (None: no access filter; whoever runs the command can read the data dir anyway)."""
+    if user is None:
+        return None
+    return user_store(settings).identity(user, via="cli")
+
+
+def open_audit(settings: Settings):
+    from qa.audit import AuditLog, NullAudit
+
+    if not settings.audit.enabled:
+        return NullAudit()
+    return AuditLog(settings.audit_path, settings.audit.retention_days)
+
+
+def operator_name() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no login name (a container): still say it was the command line
+        return "cli"
 
 
 def source_specs(settings: Settings):
@@ -85,7 +124,7 @@ def reindex(settings: Settings, *, progress: bool = False, force: bool = False):
         )
     sources = []
     for spec in specs:
-        sources += [Source(path, doc) for path, doc in source_files(spec)]
+        sources += [Source(path, doc, spec.path) for path, doc in source_files(spec)]
     index = open_index(settings)
     ingestor = make_ingestor(settings, index)
     try:

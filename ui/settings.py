@@ -94,6 +94,37 @@ class ScheduleSettings:
 class WebSettings:
     host: str = "0.0.0.0"  # every interface of the company network host; 127.0.0.1 for local use
     port: int = 8501
+    max_upload_mb: int = 50  # per uploaded file on the Admin page
+
+
+@dataclass
+class AccessRuleSettings:
+    path: str = ""  # a glob over document names, e.g. "hr/**"
+    groups: list = field(default_factory=list)
+
+
+@dataclass
+class AccessSettings:
+    #: who may read a document no rule or sidecar covers: "deny" (nobody) or "everyone"
+    default: str = "deny"
+    sidecars: bool = True  # honour <file>.groups and folder .groups files
+    rules: list = field(default_factory=list)  # [[access.rules]] tables -> AccessRuleSettings; last match wins
+
+
+@dataclass
+class AuthSettings:
+    mode: str = "local"  # local (users file, `archivist users`) | proxy (a trusted SSO reverse proxy)
+    users_file: str = ""  # default: <data_dir>/users.json
+    admin_group: str = "admin"
+    proxy_user_header: str = "X-Forwarded-User"
+    proxy_groups_header: str = "X-Forwarded-Groups"
+    trusted_proxies: list = field(default_factory=lambda: ["127.0.0.1", "::1"])  # addresses or CIDR ranges
+
+
+@dataclass
+class AuditSettings:
+    enabled: bool = True
+    retention_days: int = 365  # entries older than this are deleted; 0 keeps them forever
 
 
 @dataclass
@@ -109,10 +140,21 @@ class Settings:
     sources: list = field(default_factory=list)  # [[sources]] tables -> SourceSettings
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    access: AccessSettings = field(default_factory=AccessSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
 
     @property
     def index_dir(self) -> Path:
         return Path(self.index) if self.index else Path(self.data_dir) / "index"
+
+    @property
+    def users_path(self) -> Path:
+        return Path(self.auth.users_file).expanduser() if self.auth.users_file else Path(self.data_dir) / "users.json"
+
+    @property
+    def audit_path(self) -> Path:
+        return Path(self.data_dir) / "audit.sqlite"
 
 
 def _coerce(value: Any, target: Any, where: str) -> Any:
@@ -149,6 +191,16 @@ def _apply(obj: Any, values: Mapping[str, Any], prefix: str, origin: str) -> Non
         if key_n not in names:
             raise ConfigError(f"unknown setting {where!r} in {origin}; known: {', '.join(sorted(names))}")
         current = getattr(obj, key_n)
+        if key_n == "rules" and obj.__class__.__name__ == "AccessSettings":
+            if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+                raise ConfigError(f"setting 'access.rules' in {origin} must be a list of [[access.rules]] tables (path, groups)")
+            rules = []
+            for i, table in enumerate(value):
+                rule = AccessRuleSettings()
+                _apply(rule, table, f"access.rules[{i}].", origin)
+                rules.append(rule)
+            obj.rules = rules
+            continue
         if key_n == "sources" and obj.__class__.__name__ == "Settings":
             if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
                 raise ConfigError(f"setting 'sources' in {origin} must be a list of [[sources]] tables")
@@ -199,6 +251,24 @@ def _validate(s: Settings) -> None:
         raise ConfigError("with several [[sources]], give each a distinct name (the prefix of its document names)")
     if len(s.schedule.cron.split()) not in (5, 6):
         raise ConfigError(f"schedule.cron = {s.schedule.cron!r}: use five fields (minute hour day month weekday), or six with seconds first")
+    if s.access.default not in ("deny", "everyone"):
+        raise ConfigError(f"access.default = {s.access.default!r}; use deny (nobody may read a document no rule covers) or everyone")
+    for i, rule in enumerate(s.access.rules):
+        if not rule.path:
+            raise ConfigError(f"access.rules[{i}] needs a path glob, e.g. path = \"hr/**\"")
+    if s.auth.mode not in ("local", "proxy"):
+        raise ConfigError(f"auth.mode = {s.auth.mode!r}; use local (users file) or proxy (trusted SSO proxy headers)")
+    import ipaddress
+
+    for net in s.auth.trusted_proxies:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError(f"auth.trusted_proxies: {net!r} is not an IP address or CIDR range") from None
+    if s.audit.retention_days < 0:
+        raise ConfigError("audit.retention_days must be 0 (keep forever) or more")
+    if s.web.max_upload_mb < 1:
+        raise ConfigError("web.max_upload_mb must be at least 1")
     if not 32 <= s.ingest.chunk_tokens <= 8192:
         raise ConfigError(f"ingest.chunk_tokens = {s.ingest.chunk_tokens}; use a value from 32 to 8192")
 
