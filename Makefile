@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo   set up, ingest data-samples/docs, then serve the web app on it (http://localhost:8501)
+#   make demo   set up, ingest data-samples/docs, create demo users, then serve the web app on it (http://localhost:8501)
 #   make test   set up, then run the whole test suite with no network
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -12,6 +12,7 @@ setup:
 demo: setup
 	$(BIN)/archivist ingest data-samples/docs --index $(DATA)/index
 	$(BIN)/archivist stats --index $(DATA)/index
+	$(BIN)/archivist users demo
 	$(BIN)/archivist serve --index $(DATA)/index $(SERVE_ARGS)
 
 test: setup

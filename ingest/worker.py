@@ -143,7 +143,7 @@ class Parser:
                 self._start()
             proc = self._proc
             try:
-                _write(proc.stdin, (str(path), self.ocr))
+                _write(proc.stdin, (str(Path(path).resolve()), self.ocr))  # the child runs in another folder
                 ready, _, _ = select.select([proc.stdout], [], [], self.timeout)
                 if not ready:
                     self._stop(kill=True)

@@ -61,6 +61,8 @@ class AuditLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.retention_days = retention_days
         self._lock = threading.Lock()
+        if not self.path.exists():  # who asked what is confidential: only the service account reads it
+            self.path.touch(mode=0o600)
         self._con = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
         self._con.execute("PRAGMA journal_mode=WAL")
         self._con.executescript(SCHEMA)

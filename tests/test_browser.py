@@ -31,6 +31,8 @@ def server(tmp_path):
     index = tmp_path / "index"
     subprocess.run([sys.executable, "-m", "ui.cli", "ingest", str(SAMPLES / "docs"), "--index", str(index), "--no-progress"],
                    env=env, check=True, capture_output=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "ui.cli", "users", "add", "erin", "--groups", "staff", "--password-stdin"],
+                   env=env, cwd=tmp_path, check=True, capture_output=True, timeout=60, input=b"erin's long password\n")
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                              "--index", str(index)], env=env, cwd=tmp_path,
@@ -73,6 +75,12 @@ def test_ask_in_a_real_browser(server, tmp_path):
     try:
         driver.get(server)
         wait = WebDriverWait(driver, 90, ignored_exceptions=(StaleElementReferenceException,))
+        # the sign-in screen comes first; nothing else is on it
+        user = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, 'input[aria-label="User name"]')))
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stChatInput"]')
+        user.send_keys("erin")
+        driver.find_element(By.CSS_SELECTOR, 'input[aria-label="Password"]').send_keys("erin's long password")
+        next(b for b in driver.find_elements(By.TAG_NAME, "button") if b.text == "Sign in").click()
         box = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="stChatInput"] textarea')))
         box.send_keys("How many days of paid annual leave does an employee get?")
         box.send_keys(Keys.ENTER)

@@ -38,11 +38,26 @@ def app(tmp_path, samples_index, monkeypatch):
     monkeypatch.setenv("ARCHIVIST_INDEX", str(index))
     monkeypatch.delenv("ARCHIVIST_CONFIG", raising=False)
     resources._services.clear()
+    from ui.auth import UserStore
+
+    UserStore(tmp_path / "data" / "users.json").add("alice", PASSWORD, ["admin", "finance", "hr"])
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     assert not at.exception, at.exception
+    sign_in(at, "alice")
     yield at
     resources._services.clear()
+
+
+PASSWORD = "correct horse battery"
+
+
+def sign_in(at, user, password=PASSWORD):
+    at.text_input(key="signin_user").set_value(user)
+    at.text_input(key="signin_password").set_value(password)
+    at.button[[b.label for b in at.button].index("Sign in")].click().run()
+    assert not at.exception, at.exception
+    return at
 
 
 def _ask(at, question):
@@ -58,7 +73,7 @@ def test_ask_gets_a_cited_answer_with_its_source(app):
     text = " ".join(m.value for m in app.markdown)
     assert "25 days" in text and "[1]" in text
     labels = [e.label for e in app.expander]
-    assert any("hr/employee-handbook.pdf, page 2" in label for label in labels)
+    assert any("hr/employee-handbook.pdf, page 2" in label.replace("\\", "") for label in labels)
     # the source card: the passage with the supporting sentence in bold
     assert any("**" in m.value and "annual leave" in m.value for m in app.markdown)
     # open the PDF page

@@ -162,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--random-password", action="store_true", help="generate a password and print it once")
     _common(q)
 
+    q = us.add_parser("demo", help="create (or reset) the demo users and print their new passwords", description=(
+        "For the bundled data-samples: 'demo-admin' (groups admin, finance, hr: reads everything) and "
+        "'demo-employee' (group engineering: reads the documents shared with everyone, not finance/ nor "
+        "hr/benefits-summary.xlsx). Fresh random passwords each time; there are no built-in ones."))
+    _common(q)
+
     p = sub.add_parser("audit", help="the audit log: who asked what, who ran which job", description=(
         "Entries of the audit log (newest first): questions with the chunks retrieved and cited and the answer, "
         "and jobs with who ran them. --export writes them as CSV or JSON lines. Kept for audit.retention_days."))
@@ -325,6 +331,7 @@ def cmd_serve(args, settings: Settings) -> int:
     import subprocess
 
     from ingest._offline import set_offline_env
+    from ui.services import user_store
 
     host = args.host or settings.web.host
     port = args.port or settings.web.port
@@ -336,9 +343,16 @@ def cmd_serve(args, settings: Settings) -> int:
         env["ARCHIVIST_CONFIG"] = str(Path(args.config).resolve())
     env["ARCHIVIST_INDEX"] = str(settings.index_dir.resolve())
     env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
+    if settings.auth.mode == "local" and not user_store(settings).list():
+        print(f"archivist: no users yet in {settings.users_path}; add one first: "
+              "archivist users add NAME --groups admin", file=sys.stderr)
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless=true",
            f"--server.address={host}", f"--server.port={port}", "--browser.gatherUsageStats=false",
-           "--server.fileWatcherType=none", "--global.developmentMode=false", "--client.toolbarMode=minimal"]
+           "--server.fileWatcherType=none", "--global.developmentMode=false", "--client.toolbarMode=minimal",
+           f"--server.maxUploadSize={settings.web.max_upload_mb}", "--server.enableXsrfProtection=true"]
+    # the app checks the address of the connection itself for proxy sign-in: never let the
+    # server rewrite it from an X-Forwarded-For header
+    env["FORWARDED_ALLOW_IPS"] = ""
     print(f"archivist: serving on http://{host}:{port} (index {settings.index_dir})", file=sys.stderr)
     try:
         return subprocess.call(cmd, env=env)
@@ -641,6 +655,17 @@ def cmd_users(args, settings: Settings) -> int:
     if action == "set-groups":
         store.set_groups(args.name, args.groups.split(","))
         print(f"{args.name}: {', '.join(store.list()[args.name]) or 'no groups'}", file=sys.stderr)
+        return 0
+    if action == "demo":
+        from ui.auth import random_password
+
+        demo = {"demo-admin": ["admin", "finance", "hr"], "demo-employee": ["engineering"]}
+        print("Sign in to the web app as:")
+        for name, groups in demo.items():
+            password = random_password()
+            store.add(name, password, groups, replace=True)
+            print(f"  {name:<14} password {password}   (groups: {', '.join(groups)})")
+        print(f"(stored as salted hashes in {store.path}; 'archivist users demo' again makes new passwords)")
         return 0
     password, generated = _password(args, args.name)
     if action == "add":

@@ -9,9 +9,9 @@ from pathlib import Path
 import streamlit as st
 
 from ingest import SUPPORTED
-from ui.web.resources import Services
-
-MAX_UPLOAD_MB = 200
+from ui.auth import Identity
+from ui.web.render import escape_md
+from ui.web.resources import Services, require_admin
 
 
 def safe_name(name: str) -> str:
@@ -21,7 +21,7 @@ def safe_name(name: str) -> str:
     return base[:200] or "upload"
 
 
-def run_job(svc: Services, sources) -> None:
+def run_job(svc: Services, ident: Identity, sources, what: str) -> None:
     from ui.services import make_ingestor
 
     ingestor = make_ingestor(svc.settings, svc.index)
@@ -37,21 +37,24 @@ def run_job(svc: Services, sources) -> None:
     try:
         report = ingestor.ingest(sources, on_file=on_file)
     except Exception as exc:  # a locked index, a full disk...: a message, not a traceback
+        svc.audit.record(ident.user, "ingest", detail=f"{what}: stopped: {exc}")
         st.error(f"The job stopped: {exc}")
         return
     finally:
         ingestor.parser.close()
         ingestor.jobs.close()
+    svc.audit.record(ident.user, "ingest", detail=f"{what}: job {report.job_id}: {report.summary()}")
     bar.progress(1.0, text="Done")
     (st.warning if report.failed else st.success)(report.summary())
 
 
-def render(svc: Services) -> None:
+def render(svc: Services, ident: Identity) -> None:
     from ingest import Source, discover
     from ingest.jobs import JobLog
 
+    require_admin(ident)
     st.title("Admin")
-    stats = svc.index.stats()
+    stats = svc.index.stats(ident.filter)  # what this admin may read; the command line sees everything
     cols = st.columns(5)
     cols[0].metric("Documents", stats["documents"])
     cols[1].metric("Chunks", stats["chunks"])
@@ -63,22 +66,28 @@ def render(svc: Services) -> None:
     st.subheader("Add documents")
     tab_up, tab_dir = st.tabs(["Upload files", "A folder on the server"])
     with tab_up:
-        files = st.file_uploader("Files", accept_multiple_files=True, key="uploads")
+        limit_mb = svc.settings.web.max_upload_mb
+        files = st.file_uploader("Files", accept_multiple_files=True, key="uploads",
+                                 type=sorted(e.lstrip(".") for e in SUPPORTED))
         if st.button("Ingest the uploaded files", disabled=not files):
             target = svc.settings.data_dir / "uploads"
             target.mkdir(parents=True, exist_ok=True)
             sources = []
             for f in files:
-                if f.size > MAX_UPLOAD_MB * 1e6:
-                    st.error(f"{f.name}: larger than {MAX_UPLOAD_MB} MB, not ingested")
-                    continue
                 name = safe_name(f.name)
+                if f.size > limit_mb * 1_000_000:
+                    st.error(f"{escape_md(name)}: larger than {limit_mb} MB (web.max_upload_mb), not ingested")
+                    continue
+                if Path(name).suffix.lower() not in SUPPORTED:
+                    st.error(f"{escape_md(name)}: not a supported file type, not ingested")
+                    continue
                 path = target / name
                 path.write_bytes(f.getvalue())
-                sources.append(Source(path, f"uploads/{name}"))
+                sources.append(Source(path, f"uploads/{name}", target))
             if sources:
-                run_job(svc, sources)
-        st.caption("Supported: " + ", ".join(sorted(e.lstrip(".") for e in SUPPORTED)))
+                run_job(svc, ident, sources, f"upload of {len(sources)} file(s)")
+        st.caption(f"Up to {limit_mb} MB a file. Supported: " + ", ".join(sorted(e.lstrip(".") for e in SUPPORTED))
+                   + ". Who may read an uploaded file follows the access rules for uploads/…")
     with tab_dir:
         folder = st.text_input("Folder", placeholder="/srv/shares/hr")
         if st.button("Ingest the folder", disabled=not folder):
@@ -87,15 +96,15 @@ def render(svc: Services) -> None:
             except FileNotFoundError as exc:
                 st.error(str(exc))
             else:
-                run_job(svc, sources)
+                run_job(svc, ident, sources, f"folder {folder}")
 
     st.subheader("Documents")
-    docs = svc.index.documents()
+    docs = svc.index.documents(ident.filter)
     if not docs:
         st.info("No documents yet: upload some above, or name a folder.")
     else:
         st.dataframe([{"document": d.doc, "format": d.format, "pages": d.pages, "chunks": d.chunks,
-                       "indexed": d.indexed_at} for d in docs], hide_index=True, use_container_width=True)
+                       "readers": ", ".join(d.groups), "indexed": d.indexed_at} for d in docs], hide_index=True, use_container_width=True)
         doomed = st.selectbox("Remove a document", [""] + [d.doc for d in docs], key="remove_doc")
         if st.button("Remove", disabled=not doomed):
             try:
@@ -105,7 +114,8 @@ def render(svc: Services) -> None:
             except Exception as exc:
                 st.error(str(exc))
             else:
-                st.success(f"Removed {doomed}")
+                svc.audit.record(ident.user, "remove", detail=f"removed: {doomed}")
+                st.success(f"Removed {escape_md(doomed)}")
                 time.sleep(0.2)
                 st.rerun()
 

@@ -12,7 +12,8 @@ if ROOT not in sys.path:  # streamlit puts this folder, not the project, on the 
 import streamlit as st  # noqa: E402
 
 from retrieval.errors import ArchivistError  # noqa: E402
-from ui.web import admin_page, ask_page, eval_page  # noqa: E402
+from ui.web import admin_page, ask_page, audit_page, eval_page, signin  # noqa: E402
+from ui.web.render import escape_md  # noqa: E402
 from ui.web.resources import services  # noqa: E402
 
 st.set_page_config(page_title="Archivist", page_icon="📚", layout="wide")
@@ -23,6 +24,17 @@ except ArchivistError as exc:
     st.error(f"Archivist cannot start: {exc}")
     st.stop()
 
-PAGES = {"Ask": ask_page.render, "Admin": admin_page.render, "Evaluate": eval_page.render}
+ident = signin.current_identity(svc)  # the sign-in screen, and a stop, for anyone not signed in
+
+PAGES = {"Ask": ask_page.render}
+if ident.is_admin:
+    PAGES.update({"Admin": admin_page.render, "Evaluate": eval_page.render, "Audit log": audit_page.render})
+if st.session_state.get("page") not in PAGES:
+    st.session_state["page"] = "Ask"
 page = st.sidebar.radio("Archivist", list(PAGES), key="page")
-PAGES[page](svc)
+with st.sidebar:
+    st.caption(f"Signed in as **{escape_md(ident.user)}**" + (" (admin)" if ident.is_admin else ""))
+    if svc.settings.auth.mode == "local" and st.button("Sign out"):
+        signin.sign_out()
+        st.rerun()
+PAGES[page](svc, ident)

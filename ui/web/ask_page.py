@@ -8,6 +8,7 @@ import streamlit as st
 
 from qa import Answer
 from qa.conversation import rewrite_followup
+from ui.auth import Identity
 from ui.web.render import escape_md, highlight, where
 from ui.web.resources import Services
 
@@ -22,10 +23,10 @@ def _page_image(path: Path, page: int):
         pdf.close()
 
 
-def source_card(svc: Services, n: int, chunk, sentence: str, key: str) -> None:
-    with st.expander(f"[{n}] {where(chunk)}"):
+def source_card(svc: Services, ident: Identity, n: int, chunk, sentence: str, key: str) -> None:
+    with st.expander(f"\\[{n}\\] {escape_md(where(chunk))}"):
         st.markdown(highlight(chunk.text, sentence))
-        info = svc.index.document(chunk.doc)
+        info = svc.index.document(chunk.doc, ident.filter)  # the download goes through the reader's filter too
         path = Path(info.source) if info and info.source else None
         if path is None or not path.is_file():
             st.caption("The original file is no longer where it was indexed from.")
@@ -37,7 +38,7 @@ def source_card(svc: Services, n: int, chunk, sentence: str, key: str) -> None:
                 st.image(_page_image(path, chunk.page), caption=f"{chunk.doc}, page {chunk.page}")
 
 
-def _feedback_form(svc: Services, answer: Answer, i: int) -> None:
+def _feedback_form(svc: Services, ident: Identity, answer: Answer, i: int) -> None:
     done = st.session_state.setdefault("feedback_done", set())
     if i in done:
         st.caption("Thanks for the feedback.")
@@ -51,26 +52,29 @@ def _feedback_form(svc: Services, answer: Answer, i: int) -> None:
             if rating is None:
                 st.warning("Choose Helpful or Not helpful first.")
             else:
-                svc.feedback.add(answer, 1 if rating == "Helpful" else -1, comment)
+                svc.feedback.add(answer, 1 if rating == "Helpful" else -1, comment, user=ident.user)
                 done.add(i)
                 st.rerun()
 
 
-def show_answer(svc: Services, answer: Answer, i: int) -> None:
+def show_answer(svc: Services, ident: Identity, answer: Answer, i: int) -> None:
     if answer.abstained:
-        st.info("The documents do not answer this question. These are the closest passages:")
+        if answer.hits:
+            st.info("The documents do not answer this question. These are the closest passages:")
+        else:
+            st.info("None of the documents you may read answers this question.")
         for j, h in enumerate(answer.hits[:3], 1):
-            source_card(svc, j, h.chunk, "", key=f"{i}-c{j}")
+            source_card(svc, ident, j, h.chunk, "", key=f"{i}-c{j}")
     else:
-        st.markdown(escape_md(answer.text).replace("\\[", "[").replace("\\]", "]"))
+        st.markdown(escape_md(answer.text).replace("\\[", "[").replace("\\]", "]"))  # "(" stays escaped: no links
         for p in answer.citations:
-            source_card(svc, p.n, p.chunk, p.best_sentence, key=f"{i}-{p.n}")
+            source_card(svc, ident, p.n, p.chunk, p.best_sentence, key=f"{i}-{p.n}")
     if answer.search_query and answer.search_query != answer.question and st.session_state.get("show_rewrite"):
-        st.caption(f"Searched for: {answer.search_query}")
-    _feedback_form(svc, answer, i)
+        st.caption(f"Searched for: {escape_md(answer.search_query)}")
+    _feedback_form(svc, ident, answer, i)
 
 
-def render(svc: Services) -> None:
+def render(svc: Services, ident: Identity) -> None:
     st.title("Ask the company documents")
     history: list[Answer] = st.session_state.setdefault("history", [])
     with st.sidebar:
@@ -80,13 +84,18 @@ def render(svc: Services) -> None:
             st.session_state.feedback_done = set()
             st.rerun()
     if not history:
-        st.caption(f"{svc.index.stats()['documents']} documents indexed. Answers cite their sources; "
-                   "when the documents do not say, Archivist says so.")
+        readable = svc.index.stats(ident.filter)["documents"]  # counts only what this reader may read
+        if readable:
+            st.caption(f"{readable} documents you may read. Answers cite their sources; "
+                       "when the documents do not say, Archivist says so.")
+        else:
+            st.info("No documents are shared with you yet. An administrator adds documents and decides who may "
+                    "read them (the access rules of the settings, or .groups files beside the documents).")
     for i, answer in enumerate(history):
         with st.chat_message("user"):
             st.markdown(escape_md(answer.question))
         with st.chat_message("assistant"):
-            show_answer(svc, answer, i)
+            show_answer(svc, ident, answer, i)
     question = st.chat_input("Ask a question about the documents")
     if not question:
         return
@@ -99,7 +108,7 @@ def render(svc: Services) -> None:
         draft = ""
         final = None
         try:
-            for event in svc.answerer.stream(question, search_query=search_query):
+            for event in svc.answerer.stream(question, search_query=search_query, filter=ident.filter):
                 if isinstance(event, Answer):
                     final = event
                 else:
@@ -112,5 +121,6 @@ def render(svc: Services) -> None:
             box.error(f"Could not answer: {exc}")
             return
         box.empty()
+    svc.audit.record_answer(ident.user, final)
     history.append(final)
     st.rerun()

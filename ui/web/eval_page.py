@@ -8,7 +8,8 @@ from pathlib import Path
 import streamlit as st
 
 from qa.evaluate import METRIC_LABELS, QuestionSet, evaluate, load_question_set, parse_questions, summarize
-from ui.web.resources import Services
+from ui.auth import Identity
+from ui.web.resources import Services, require_admin
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data-samples"
 VARIANTS = {
@@ -19,9 +20,10 @@ VARIANTS = {
 }
 
 
-def render(svc: Services) -> None:
+def render(svc: Services, ident: Identity) -> None:
     from qa import Answerer
 
+    require_admin(ident)
     st.title("Evaluate")
     st.caption("Answers a question set with the current index and models and reports retrieval, answers, "
                "citations, abstention and latency. Use it to choose settings for your documents.")
@@ -49,8 +51,10 @@ def render(svc: Services) -> None:
         options = replace(svc.answerer.options, **VARIANTS[label])
         answerer = Answerer(svc.index, svc.answerer.generator, options)
         bar = st.progress(0.0, text=f"{label}…")
-        rows[label] = evaluate(answerer, qset, on_row=lambda i, r: bar.progress((i + 1) / len(qset.questions)))
+        rows[label] = evaluate(answerer, qset, on_row=lambda i, r: bar.progress((i + 1) / len(qset.questions)),
+                               filter=ident.filter)  # answered as this admin may read
         summaries[label] = summarize(rows[label])
+    svc.audit.record(ident.user, "eval", detail=f"{qset.name}: {len(qset.questions)} questions, {', '.join(summaries)}")
     table = [{"metric": name, **{l: summaries[l].get(key) for l in summaries}} for key, name in METRIC_LABELS]
     st.subheader("Metrics")
     st.dataframe(table, hide_index=True, use_container_width=True)

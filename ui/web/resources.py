@@ -14,6 +14,7 @@ import streamlit as st
 from qa import Answerer
 from qa.feedback import FeedbackStore
 from retrieval import Index
+from ui.auth import UserStore
 from ui.settings import Settings, load_settings
 
 
@@ -23,17 +24,20 @@ class Services:
     index: Index
     answerer: Answerer
     feedback: FeedbackStore
+    users: UserStore
+    audit: object  # qa.audit.AuditLog, or NullAudit when switched off
 
 
 @st.cache_resource(show_spinner="Loading the index and the models…")
 def _services(config: str | None, index_dir: str | None) -> Services:
-    from ui.services import make_answerer, open_index
+    from ui.services import make_answerer, open_audit, open_index, user_store
 
     settings = load_settings(config, **({"index": index_dir} if index_dir else {}))
     index = open_index(settings)
     answerer = make_answerer(settings, index)
     _warm_up(index, answerer)
-    return Services(settings, index, answerer, FeedbackStore(settings.data_dir / "feedback.sqlite"))
+    return Services(settings, index, answerer, FeedbackStore(settings.data_dir / "feedback.sqlite"),
+                    user_store(settings), open_audit(settings))
 
 
 def _warm_up(index: Index, answerer: Answerer) -> None:
@@ -55,3 +59,10 @@ def _warm_up(index: Index, answerer: Answerer) -> None:
 
 def services() -> Services:
     return _services(os.environ.get("ARCHIVIST_CONFIG") or None, os.environ.get("ARCHIVIST_INDEX") or None)
+
+
+def require_admin(ident) -> None:
+    """Stop the run unless the user is an admin: each admin page checks, not only the menu."""
+    if ident is None or not ident.is_admin:
+        st.error("This page is for administrators.")
+        st.stop()
