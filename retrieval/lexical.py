@@ -1,7 +1,9 @@
 """BM25 over the chunks' indexed text (bm25s, English stop words, Snowball stemming).
 
-Scores are computed for every document and masked before the top-k cut, so a filter
-never hides an allowed document behind a forbidden one.
+Unfiltered searches use bm25s' precomputed scores. A filtered search (a reader who may
+not read everything) scores only the chunks it may read, with term statistics (document
+frequencies, average length) taken over those chunks alone: a restricted chunk can
+neither appear nor shift the scores or order of what the reader sees.
 """
 
 from __future__ import annotations
@@ -19,23 +21,37 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+K1, B = 1.2, 0.75
+
+
 class LexicalIndex:
-    def __init__(self, ids: np.ndarray, bm25) -> None:
+    def __init__(self, ids: np.ndarray, bm25, counts=None, vocab: dict | None = None) -> None:
         self.ids = ids  # position -> vector id
         self._bm25 = bm25
         self._stem = _stemmer()
         self._pos = {int(v): i for i, v in enumerate(ids)}
+        self._counts = counts  # CSC (positions x terms) of term counts, for filtered scoring
+        self._vocab = vocab or {}
+        self._lengths = np.asarray(counts.sum(axis=1)).ravel().astype(np.float64) if counts is not None else None
 
     @classmethod
     def build(cls, ids: Sequence[int], texts: Sequence[str]) -> "LexicalIndex":
         import bm25s
 
+        from scipy import sparse
+
         arr = np.asarray(list(ids), dtype=np.int64)
-        bm25 = bm25s.BM25(method="lucene", k1=1.2, b=0.75)
-        if len(texts):
-            tokens = bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=True, show_progress=False)
-            bm25.index(tokens, show_progress=False)
-        return cls(arr, bm25 if len(texts) else None)
+        bm25 = bm25s.BM25(method="lucene", k1=K1, b=B)
+        if not len(texts):
+            return cls(arr, None)
+        tokens = bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=True, show_progress=False)
+        bm25.index(tokens, show_progress=False)
+        rows = np.repeat(np.arange(len(tokens.ids)), [len(t) for t in tokens.ids])
+        cols = np.fromiter((t for doc in tokens.ids for t in doc), dtype=np.int64, count=len(rows))
+        counts = sparse.csc_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
+                                   shape=(len(tokens.ids), max(len(tokens.vocab), 1)))
+        counts.sum_duplicates()
+        return cls(arr, bm25, counts, dict(tokens.vocab))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -53,12 +69,39 @@ class LexicalIndex:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(toks), dtype=np.float32)
 
+    def scores_within(self, query: str, mask: np.ndarray) -> np.ndarray:
+        """BM25 (Lucene form) of the chunks in ``mask``, with statistics of those chunks only."""
+        s = np.zeros(len(self.ids), dtype=np.float64)
+        n = int(mask.sum())
+        if self._counts is None or n == 0:
+            return s.astype(np.float32)
+        avgdl = float(self._lengths[mask].mean()) or 1.0
+        for tok in self.tokens(query):
+            col = self._vocab.get(tok)
+            if col is None:
+                continue
+            lo, hi = self._counts.indptr[col], self._counts.indptr[col + 1]
+            rows = self._counts.indices[lo:hi]
+            tf = self._counts.data[lo:hi].astype(np.float64)
+            keep = mask[rows]
+            rows, tf = rows[keep], tf[keep]
+            df = len(rows)
+            if not df:
+                continue
+            idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            s[rows] += idf * tf / (tf + K1 * (1.0 - B + B * self._lengths[rows] / avgdl))
+        return s.astype(np.float32)
+
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top ``k`` (vector id, score) with a positive score; ``allowed`` is a set of ids."""
-        s = self.scores(query)
         if allowed is not None:
             mask = np.isin(self.ids, allowed)
-            s = np.where(mask, s, 0.0)
+            if self._counts is not None:
+                s = self.scores_within(query, mask)
+            else:  # an index written before term counts were kept
+                s = np.where(mask, self.scores(query), 0.0)
+        else:
+            s = self.scores(query)
         positive = int((s > 0).sum())
         k = min(k, positive)
         if k <= 0:
@@ -73,6 +116,11 @@ class LexicalIndex:
         np.save(folder / "ids.npy", self.ids)
         if self._bm25 is not None:
             self._bm25.save(str(folder / "bm25"))
+        if self._counts is not None:
+            from scipy import sparse
+
+            sparse.save_npz(folder / "counts.npz", self._counts)
+            (folder / "vocab.json").write_text(json.dumps(self._vocab))
         (folder / "ok.json").write_text(json.dumps({"n": int(len(self.ids))}))
 
     @classmethod
@@ -83,4 +131,10 @@ class LexicalIndex:
             raise FileNotFoundError(folder)
         ids = np.load(folder / "ids.npy")
         bm25 = bm25s.BM25.load(str(folder / "bm25")) if (folder / "bm25").exists() else None
-        return cls(ids, bm25)
+        counts, vocab = None, None
+        if (folder / "counts.npz").exists():
+            from scipy import sparse
+
+            counts = sparse.load_npz(folder / "counts.npz").tocsc()
+            vocab = json.loads((folder / "vocab.json").read_text())
+        return cls(ids, bm25, counts, vocab)

@@ -65,4 +65,5 @@ def require_admin(ident) -> None:
     """Stop the run unless the user is an admin: each admin page checks, not only the menu."""
     if ident is None or not ident.is_admin:
         st.error("This page is for administrators.")
-        st.stop()
+        st.stop()  # ends the script run here
+        raise PermissionError("administrators only")  # outside a script run, st.stop() does not stop
