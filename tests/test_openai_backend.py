@@ -86,3 +86,26 @@ def test_answerer_through_the_endpoint(server, make_index):
         "How many days of annual leave do employees get?")
     assert ans.text.startswith("Employees get 25 days [1].") and ans.citations[0].chunk.id == "c1"
     assert "“Employees get 25 days of annual leave.” [1]" in ans.text  # the supporting sentence, quoted
+
+
+def test_the_api_key_never_reaches_logs_errors_or_the_audit_log(server, tmp_path, monkeypatch, capsys, caplog):
+    import logging
+
+    from ui.cli import main
+
+    caplog.set_level(logging.DEBUG)
+    key = "sk-never-print-this-4711"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "hr.txt").write_text("Employees get 25 days of annual leave.")
+    for k, v in {"EMBEDDER__MODEL": "fake", "GENERATOR__BACKEND": "openai", "GENERATOR__BASE_URL": server,
+                 "GENERATOR__API_KEY": key, "ACCESS__DEFAULT": "everyone", "ANSWER__MIN_CONFIDENCE": "0.1"}.items():
+        monkeypatch.setenv(f"ARCHIVIST_{k}", v)
+    assert main(["ingest", "docs", "--no-progress", "-vv"]) == 0
+    assert main(["ask", "How many days of annual leave do employees get?", "--no-stream", "-vv"]) == 0
+    monkeypatch.setenv("ARCHIVIST_GENERATOR__MODEL", "broken")  # the endpoint fails: the error is shown, the key is not
+    main(["ask", "How many days of annual leave do employees get?", "--no-stream", "-vv"])
+    out = capsys.readouterr()
+    seen = out.out + out.err + caplog.text + (tmp_path / "archivist-data" / "audit.sqlite").read_bytes().decode("latin-1")
+    assert "25 days" in seen and key not in seen
+    assert _Handler.requests[-1][1]["Authorization"] == f"Bearer {key}"  # it was used, only on the wire

@@ -316,6 +316,7 @@ def cmd_schedule(args, settings: Settings) -> int:
 
     def job():
         report = reindex(settings)
+        _audit_job(settings, "reindex", report)
         return report.summary()
 
     print(f"archivist: reindexing on '{expr}'; Ctrl-C to stop", file=sys.stderr)
