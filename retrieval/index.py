@@ -75,11 +75,13 @@ class Index:
     loaded when something needs embedding.
     """
 
-    def __init__(self, path: str | os.PathLike, embedder: Embedder, options: SearchOptions | None = None):
+    def __init__(self, path: str | os.PathLike, embedder: Embedder, options: SearchOptions | None = None,
+                 reranker=None):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.embedder = embedder
         self.options = options or SearchOptions()
+        self.reranker = reranker  # a retrieval.reranker.CrossEncoderReranker, or None
         self._local = threading.local()  # one SQLite connection per thread: the web app serves many
         self._connections: list = []
         store.init_schema(self._con)
@@ -207,8 +209,12 @@ class Index:
         mode: str | None = None,
         filter: SearchFilter | None = None,
         query_vector: np.ndarray | None = None,
+        rerank: bool | None = None,
     ) -> list[Hit]:
-        """The ``k`` best chunks for ``query``; the filter applies before any cut."""
+        """The ``k`` best chunks for ``query``; the filter applies before any cut.
+
+        With a reranker, the best ``reranker.candidates`` are reordered by it before the cut
+        (``rerank=False`` skips it for one search)."""
         mode = mode or self.options.mode
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
@@ -239,14 +245,18 @@ class Index:
             ranked = convex(dense, lex, self.options.alpha)
         else:
             ranked = relative(dense, lex, self.options.alpha)
-        top = ranked[:k]
+        reranker = self.reranker if rerank is None else (self.reranker if rerank else None)
+        top = ranked[: max(k, reranker.candidates) if reranker is not None else k]
         chunks = self.chunks_by_vid([v for v, _ in top])
         dense_of, lex_of = dict(dense), dict(lex)
         found = [(v, s) for v, s in top if v in chunks]  # a row purged by a newer commit drops out
-        return [
+        hits = [
             Hit(chunks[v], float(s), i + 1, dense=dense_of.get(v), lexical=lex_of.get(v))
             for i, (v, s) in enumerate(found)
         ]
+        if reranker is not None and hits:  # the candidates already passed the filter
+            hits = reranker.rerank(query, hits, [chunk_index_text(h.chunk) for h in hits])
+        return hits[:k]
 
     # -- documents and statistics ------------------------------------------------
     def documents(self, filter: SearchFilter | None = None) -> list[DocumentInfo]:

@@ -179,6 +179,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON lines on stdout")
     _common(p)
 
+    p = sub.add_parser("finetune", help="fine-tune the small models on the indexed documents", description=(
+        "Builds question-answer pairs from the indexed chunks (kept only when the question finds its own chunk "
+        "again), fine-tunes the generator with LoRA within the time budget and merges it, trains a cross-encoder "
+        "reranker from the MiniLM encoder (kept only if it helps), and answers a fixed held-out share of the "
+        "questions before and after. The result is a new model version in <data_dir>/models; promote it with "
+        "'archivist models promote VERSION' (or --promote). Uses a GPU when there is one; needs none."))
+    p.add_argument("--budget-minutes", type=float, help="training time (default: finetune.budget_minutes, 20)")
+    p.add_argument("--max-steps", type=int, help="stop the generator after this many optimizer steps")
+    p.add_argument("--no-generator", action="store_true", help="train only the reranker")
+    p.add_argument("--no-reranker", action="store_true", help="train only the generator")
+    p.add_argument("--questions", metavar="FILE.jsonl", help="your own questions (shared eval layout) to train on too")
+    p.add_argument("--no-feedback", action="store_true", help="do not learn from answers marked helpful")
+    p.add_argument("--promote", action="store_true", help="promote the new version when it is done")
+    p.add_argument("--json", action="store_true", help="print the version's record as JSON")
+    _common(p)
+
+    p = sub.add_parser("models", help="fine-tuned model versions: list, promote, roll back", description=(
+        "The versions made by 'archivist finetune' with their held-out scores. 'promote V' makes V the model "
+        "that answers (and reranks); 'rollback' returns to the version before (or to the shipped models)."))
+    ms = p.add_subparsers(dest="models_command", metavar="ACTION")
+    q = ms.add_parser("list", help="versions and their scores")
+    q.add_argument("--json", action="store_true", help="JSON output")
+    _common(q)
+    q = ms.add_parser("promote", help="use this version")
+    q.add_argument("version")
+    _common(q)
+    q = ms.add_parser("rollback", help="back to the version used before")
+    _common(q)
+    q = ms.add_parser("remove", help="delete a version that is not in use")
+    q.add_argument("version")
+    _common(q)
+
     p = sub.add_parser("remove", help="remove documents from the index")
     p.add_argument("docs", nargs="+", metavar="DOC", help="document names as listed by 'archivist docs'")
     _common(p)
@@ -711,7 +743,94 @@ def cmd_audit(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"users": cmd_users, "audit": cmd_audit, "ask": cmd_ask, "eval": cmd_eval, "ingest": cmd_ingest, "reindex": cmd_reindex, "jobs": cmd_jobs,
+def _version_line(v, active: str | None) -> str:
+    ev = v.record.get("eval", {})
+    b, a = ev.get("before", {}), ev.get("after", {})
+
+    def m(d, key):
+        x = d.get(key)
+        return "-" if x is None else f"{x:.3f}"
+
+    rr = v.record.get("reranker") or {}
+    parts = [f"{'*' if v.id == active else ' '} {v.id}", v.created,
+             "generator" if v.generator else "", "reranker" if v.reranker else "",
+             f"containment {m(b, 'containment')} -> {m(a, 'containment')}", f"F1 {m(b, 'f1')} -> {m(a, 'f1')}",
+             f"wrongly abstained {m(b, 'abstain_answerable')} -> {m(a, 'abstain_answerable')}"]
+    if rr:
+        parts.append(f"chunk@5 {rr.get('chunk_hit@5_before')} -> {rr.get('chunk_hit@5_after')}")
+    return "  ".join(p for p in parts if p)
+
+
+def cmd_finetune(args, settings: Settings) -> int:
+    from ui.services import finetune, model_versions
+
+    questions = _read_jsonl(args.questions) if args.questions else []
+    last = {"stage": None}
+
+    def on_stage(name, info):
+        if name.endswith("-step"):
+            if name == "generator-step" and info["step"] % 5 == 0:
+                print(f"  generator step {info['step']}: loss {info['loss']:.3f}, {info['seconds']:.0f}/{info['budget_s']:.0f} s",
+                      file=sys.stderr)
+            return
+        if name != last["stage"]:
+            last["stage"] = name
+            print(f"archivist finetune: {name} " + ", ".join(f"{k} {v}" for k, v in info.items()), file=sys.stderr)
+
+    version = finetune(settings, budget_minutes=args.budget_minutes, max_steps=args.max_steps,
+                       generator=False if args.no_generator else None, reranker=False if args.no_reranker else None,
+                       questions=questions, use_feedback=not args.no_feedback, on_stage=on_stage)
+    _audit_job(settings, "finetune", detail=f"made {version.id}")
+    versions = model_versions(settings)
+    if args.promote:
+        versions.promote(version.id)
+    if args.json:
+        print(json.dumps({"version": version.id, "path": str(version.path), "record": version.record}, indent=2, default=str))
+    else:
+        active = versions.active.id if versions.active else None
+        print(_version_line(version, active))
+        print(f"report: {version.path / 'report.md'}", file=sys.stderr)
+        if not args.promote:
+            print(f"promote it with: archivist models promote {version.id}", file=sys.stderr)
+    return 0
+
+
+def cmd_models(args, settings: Settings) -> int:
+    from ui.services import model_versions
+
+    versions = model_versions(settings)
+    action = args.models_command or "list"
+    if action == "list":
+        items = versions.list()
+        active = versions.active.id if versions.active else None
+        if getattr(args, "json", False):
+            print(json.dumps({"active": active, "versions": [{"id": v.id, "path": str(v.path), "record": v.record}
+                                                              for v in items]}, indent=2, default=str))
+            return 0
+        if not items:
+            print("No fine-tuned versions yet; make one with: archivist finetune")
+        else:
+            print(f"in use: {active or 'the shipped models'}")
+        for v in items:
+            print(_version_line(v, active))
+        return 0
+    if action == "promote":
+        v = versions.promote(args.version)
+        _audit_job(settings, "promote", detail=v.id)
+        print(f"{v.id} is in use now (restart 'archivist serve' to load it); 'archivist models rollback' undoes it",
+              file=sys.stderr)
+        return 0
+    if action == "rollback":
+        v = versions.rollback()
+        _audit_job(settings, "rollback", detail=v.id if v else "shipped models")
+        print(f"in use now: {v.id if v else 'the shipped models'} (restart 'archivist serve' to load it)", file=sys.stderr)
+        return 0
+    versions.remove(args.version)
+    print(f"removed {args.version}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"finetune": cmd_finetune, "models": cmd_models, "users": cmd_users, "audit": cmd_audit, "ask": cmd_ask, "eval": cmd_eval, "ingest": cmd_ingest, "reindex": cmd_reindex, "jobs": cmd_jobs,
             "schedule": cmd_schedule, "serve": cmd_serve, "search": cmd_search, "stats": cmd_stats, "docs": cmd_docs, "remove": cmd_remove}
 
 

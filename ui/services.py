@@ -20,7 +20,21 @@ def open_index(settings: Settings, *, create: bool = True) -> Index:
         raise EmptyIndexError(f"there is no index in {path} yet; run 'archivist ingest PATH' first (or pass --index DIR)")
     embedder = make_embedder(settings.embedder.model, batch_size=settings.embedder.batch_size)
     s = settings.search
-    return Index(path, embedder, SearchOptions(mode=s.mode, fusion=s.fusion, alpha=s.alpha, candidates=s.candidates))
+    reranker = None
+    if s.rerank == "auto":
+        active = model_versions(settings).active
+        if active is not None and active.reranker is not None:
+            from retrieval.reranker import CrossEncoderReranker
+
+            reranker = CrossEncoderReranker(active.reranker)
+    return Index(path, embedder, SearchOptions(mode=s.mode, fusion=s.fusion, alpha=s.alpha, candidates=s.candidates),
+                 reranker=reranker)
+
+
+def model_versions(settings: Settings):
+    from qa.model_versions import ModelVersions
+
+    return ModelVersions(Path(settings.data_dir) / "models")
 
 
 def make_ingestor(settings: Settings, index: Index):
@@ -95,7 +109,49 @@ def make_generator(settings: Settings):
         return OpenAIGenerator(g.base_url, g.model, api_key=g.api_key, timeout=g.timeout)
     if g.backend == "llama-cpp":
         return LlamaCppGenerator(g.model)
+    from qa import DEFAULT_GENERATOR
+
+    if g.use_finetuned and g.model in (DEFAULT_GENERATOR, "default", "smollm2"):
+        active = model_versions(settings).active
+        if active is not None and active.generator is not None:
+            return TransformersGenerator(str(active.generator), cache_dir=settings.data_dir / "models")
     return TransformersGenerator(g.model, cache_dir=settings.data_dir / "models")
+
+
+def finetune(settings: Settings, *, budget_minutes: float | None = None, max_steps: int | None = None,
+             generator: bool | None = None, reranker: bool | None = None, questions=(), use_feedback: bool = True,
+             on_stage=None):
+    """Build data from the index, fine-tune, evaluate before/after; returns the new (unpromoted) version."""
+    from qa import TransformersGenerator
+    from qa.feedback import FeedbackStore
+    from qa.finetune import LoraOptions
+    from qa.finetune_job import FinetuneOptions, run_finetune
+    from retrieval import SearchFilter
+
+    f = settings.finetune
+    index = open_index(settings, create=False)
+    index.reranker = None  # train and compare against plain retrieval
+    base = TransformersGenerator(settings.generator.model, cache_dir=settings.data_dir / "models") \
+        if settings.generator.backend == "transformers" else make_generator(settings)
+    options = FinetuneOptions(
+        budget_s=(budget_minutes or f.budget_minutes) * 60, generator=f.generator if generator is None else generator,
+        reranker=f.reranker if reranker is None else reranker, heldout=f.heldout, max_examples=f.max_examples,
+        eval_questions=f.eval_questions,
+        lora=LoraOptions(lora_r=f.lora_r, lora_alpha=2 * f.lora_r, lr=f.learning_rate, max_steps=max_steps),
+    )
+    teacher = None
+    if f.teacher_base_url:
+        from qa import OpenAIGenerator
+
+        teacher = OpenAIGenerator(f.teacher_base_url, f.teacher_model, timeout=settings.generator.timeout)
+    elif f.teacher_model:
+        teacher = TransformersGenerator(f.teacher_model)
+    feedback = FeedbackStore(settings.data_dir / "feedback.sqlite").list(100000) if use_feedback and \
+        (settings.data_dir / "feedback.sqlite").exists() else []
+    readers = SearchFilter.for_groups([]) if f.train_on == "everyone" else None
+    return run_finetune(index, base, model_versions(settings), answer_options=make_answerer(settings, index, base).options,
+                        options=options, readers=readers, admin_questions=questions, feedback=feedback,
+                        teacher=teacher, on_stage=on_stage)
 
 
 def make_answerer(settings: Settings, index: Index, generator=None):

@@ -41,6 +41,7 @@ class SearchSettings:
     alpha: float = 0.5  # weight of dense scores in convex fusion
     k: int = 5
     candidates: int = 100
+    rerank: str = "auto"  # auto: the promoted model version's reranker, when it has one | off
 
 
 @dataclass
@@ -63,6 +64,7 @@ class GeneratorSettings:
     api_key: str = ""
     max_tokens: int = 64
     timeout: float = 60.0
+    use_finetuned: bool = True  # with the default model: use the promoted fine-tuned version (archivist models)
 
 
 @dataclass
@@ -122,6 +124,23 @@ class AuthSettings:
 
 
 @dataclass
+class FinetuneSettings:
+    budget_minutes: float = 20.0  # training time (generator 75 %, reranker 25 %); data and evaluation come on top
+    generator: bool = True
+    reranker: bool = True
+    heldout: float = 0.2  # share of the chunks whose questions are never trained on
+    max_examples: int = 1500
+    eval_questions: int = 40
+    #: which documents the models may learn from: "everyone" (only those every user may read: a
+    #: model must not be able to repeat a restricted document) | "all"
+    train_on: str = "everyone"
+    lora_r: int = 16
+    learning_rate: float = 3e-4
+    teacher_base_url: str = ""  # an OpenAI-compatible endpoint of a larger model that writes questions
+    teacher_model: str = ""  # its model name, or a local model folder (then teacher_base_url stays empty)
+
+
+@dataclass
 class AuditSettings:
     enabled: bool = True
     retention_days: int = 365  # entries older than this are deleted; 0 keeps them forever
@@ -143,6 +162,7 @@ class Settings:
     access: AccessSettings = field(default_factory=AccessSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
 
     @property
     def index_dir(self) -> Path:
@@ -265,6 +285,14 @@ def _validate(s: Settings) -> None:
             ipaddress.ip_network(net, strict=False)
         except ValueError:
             raise ConfigError(f"auth.trusted_proxies: {net!r} is not an IP address or CIDR range") from None
+    if s.search.rerank not in ("auto", "off"):
+        raise ConfigError(f"search.rerank = {s.search.rerank!r}; use auto (the promoted reranker) or off")
+    if s.finetune.train_on not in ("everyone", "all"):
+        raise ConfigError(f"finetune.train_on = {s.finetune.train_on!r}; use everyone or all")
+    if s.finetune.budget_minutes <= 0:
+        raise ConfigError("finetune.budget_minutes must be more than 0")
+    if not 0.0 < s.finetune.heldout < 1.0:
+        raise ConfigError("finetune.heldout must lie between 0 and 1 (the share of questions never trained on)")
     if s.audit.retention_days < 0:
         raise ConfigError("audit.retention_days must be 0 (keep forever) or more")
     if s.web.max_upload_mb < 1:

@@ -1,0 +1,106 @@
+"""Fine-tuning on a set's documents, measured on the set's own questions (never trained on).
+
+    .venv/bin/python bench/finetune.py [--sets contoso-hr covid-qa] [--budget-minutes 12]
+
+For each set: `archivist finetune`'s pipeline (qa.finetune_job.run_finetune) on the set's
+indexed documents (training questions are written from the chunks; the set's questions are
+never seen), then the same seeded sample as bench/answers.py (40 answerable + 10
+unanswerable, seed 0) answered by the untuned and the tuned generator, with and without the
+trained reranker, plus evidence page/document in the top 5 with and without the reranker.
+Writes bench/results/finetune.json and prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.answers import set_dir  # noqa: E402
+from bench.common import CACHE, ROOT  # noqa: E402
+from bench.retrieval import build_qa_index, eval_qa  # noqa: E402
+from qa import Answerer, TransformersGenerator  # noqa: E402
+from qa.evaluate import load_question_set, markdown_report, score_question, summarize  # noqa: E402
+from qa.finetune_job import FinetuneOptions, run_finetune  # noqa: E402
+from qa.model_versions import ModelVersions  # noqa: E402
+from retrieval import make_embedder  # noqa: E402
+from retrieval.reranker import CrossEncoderReranker  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sets", nargs="+", default=["contoso-hr", "covid-qa"])
+    ap.add_argument("--budget-minutes", type=float, default=12.0)
+    ap.add_argument("--max-examples", type=int, default=1500)
+    ap.add_argument("--answerable", type=int, default=40)
+    ap.add_argument("--unanswerable", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reuse", metavar="VERSION", help="evaluate an existing version instead of training")
+    args = ap.parse_args()
+    embedder = make_embedder("all-MiniLM-L6-v2")
+    base = TransformersGenerator(cache_dir=ROOT / ".bench-cache" / "models")
+    base.load()
+    out = ROOT / "bench" / "results" / "finetune.json"
+    results = json.loads(out.read_text()) if out.exists() else {}
+    for name in args.sets:
+        index, _ = build_qa_index(name, embedder, False)
+        versions = ModelVersions(CACHE / f"finetune-{name}")
+        t0 = time.perf_counter()
+        if args.reuse:
+            version = versions.get(args.reuse)
+        else:
+            version = run_finetune(
+                index, base, versions, options=FinetuneOptions(budget_s=args.budget_minutes * 60,
+                                                               max_examples=args.max_examples, eval_questions=30),
+                on_stage=lambda stage, info: print(f"{name}: {stage} {info}", file=sys.stderr, flush=True)
+                if not stage.endswith("-step") else None,
+            )
+        finetune_s = time.perf_counter() - t0
+        qset = load_question_set(set_dir(name))
+        rng = random.Random(args.seed)
+        ans = [q for q in qset.questions if q["answerable"]]
+        una = [q for q in qset.questions if not q["answerable"]]
+        qset.questions = rng.sample(ans, min(len(ans), args.answerable)) + rng.sample(una, min(len(una), args.unanswerable))
+        tuned = TransformersGenerator(str(version.generator)) if version.generator else None
+        reranker = CrossEncoderReranker(version.reranker) if version.reranker else None
+        if reranker is None and (version.path / "reranker").exists():
+            reranker = CrossEncoderReranker(version.path / "reranker")
+        retrieval = {"without reranker": eval_qa(index, ans, "hybrid")}
+        variants = {"untuned": (base, None)}
+        if tuned is not None:
+            variants["fine-tuned generator"] = (tuned, None)
+        if reranker is not None:
+            index.reranker = reranker
+            retrieval["with reranker"] = eval_qa(index, ans, "hybrid")
+            index.reranker = None
+            variants["untuned + reranker"] = (base, reranker)
+            if tuned is not None:
+                variants["fine-tuned generator + reranker"] = (tuned, reranker)
+        summaries, rows = {}, {}
+        for label, (gen, rr) in variants.items():
+            index.reranker = rr
+            answerer = Answerer(index, gen)
+            rows[label] = []
+            for i, q in enumerate(qset.questions):
+                rows[label].append(score_question(q, answerer.ask(q["question"])))
+                print(f"\r{name} {label}: {i + 1}/{len(qset.questions)}", end="", file=sys.stderr, flush=True)
+            print(file=sys.stderr)
+            summaries[label] = summarize(rows[label])
+        index.reranker = None
+        results[name] = {"version": version.id, "record": version.record, "finetune_s": round(finetune_s, 1),
+                         "retrieval": retrieval, "summaries": summaries, "rows": rows}
+        print(markdown_report(f"{name}: untuned vs fine-tuned ({version.id})", summaries).strip())
+        print("retrieval (answerable questions, top 5): " + json.dumps(
+            {k: {m: v.get(m) for m in ("evidence_doc@5", "evidence_page@5", "mrr_doc@5")} for k, v in retrieval.items()}))
+        print(f"version record: {json.dumps({k: version.record.get(k) for k in ('data', 'generator_training', 'reranker', 'eval')}, default=str)[:1500]}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""`archivist finetune`: from the indexed documents to a new, evaluated model version.
+
+1. build training data from the chunks (qa.training_data), with a fixed held-out split;
+2. fine-tune the generator with LoRA and merge it (qa.finetune);
+3. train a cross-encoder reranker from the MiniLM encoder on the same questions, and keep it
+   only if it finds the answering chunk more often on the held-out questions;
+4. answer the held-out questions before and after with qa.evaluate (what `archivist eval`
+   runs) and write the comparison into the version's record and report.md.
+
+The version is registered, not promoted: an admin promotes it (`archivist models promote`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from qa.answerer import Answerer, AnswerOptions
+from qa.evaluate import QuestionSet, evaluate, markdown_report, summarize
+from qa.finetune import LoraOptions, train_lora
+from qa.model_versions import ModelVersion, ModelVersions
+from qa.training_data import Example, TrainingSet, build_training_set, prompt_for
+from retrieval import Index, SearchFilter
+from retrieval.reranker import CrossEncoderReranker, RerankerTrainingOptions, train_cross_encoder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FinetuneOptions:
+    budget_s: float = 1200.0  # training time, shared: generator 75 %, reranker 25 %
+    generator: bool = True
+    reranker: bool = True
+    heldout: float = 0.2
+    max_examples: int = 1500
+    eval_questions: int = 40  # held-out questions answered before and after
+    seed: int = 0
+    lora: LoraOptions = field(default_factory=LoraOptions)
+    rerank: RerankerTrainingOptions = field(default_factory=RerankerTrainingOptions)
+
+
+def _stage(on_stage, name: str, **info) -> None:
+    log.info("%s %s", name, info or "")
+    if on_stage:
+        on_stage(name, info)
+
+
+def _chunk_hit(index: Index, examples: list[Example], k: int, rerank: bool, readers) -> float:
+    if not examples:
+        return 0.0
+    hits = 0
+    for e in examples:
+        found = index.search(e.question, k, filter=readers, rerank=rerank)
+        hits += any(h.chunk.id == e.chunk_id for h in found)
+    return hits / len(examples)
+
+
+def reranker_groups(index: Index, examples: list[Example], readers, negatives_from: int = 10):
+    """(question, answering chunk's text, confusable chunks' texts) for the reranker."""
+    from retrieval.index import chunk_index_text
+
+    groups = []
+    for e in examples:
+        if e.kind == "negative" or not e.chunk_id:
+            continue
+        own = index.get_chunk(e.chunk_id)
+        if own is None:
+            continue
+        found = index.search(e.question, negatives_from, filter=readers, rerank=False)
+        negs = [chunk_index_text(h.chunk) for h in found
+                if h.chunk.id != e.chunk_id and e.answer.lower() not in h.chunk.text.lower()]
+        groups.append((e.question, chunk_index_text(own), negs))
+    return groups
+
+
+def run_finetune(
+    index: Index,
+    generator,
+    versions: ModelVersions,
+    *,
+    answer_options: AnswerOptions | None = None,
+    options: FinetuneOptions | None = None,
+    readers: SearchFilter | None = None,
+    admin_questions=(),
+    feedback=(),
+    teacher=None,
+    encoder_path=None,
+    on_stage: Callable[[str, dict], None] | None = None,
+) -> ModelVersion:
+    from qa.generators import TransformersGenerator
+
+    opt = options or FinetuneOptions()
+    answer_options = answer_options or AnswerOptions()
+    if not isinstance(generator, TransformersGenerator) and opt.generator:
+        raise ValueError("fine-tuning needs the transformers backend (a local model); "
+                         "set generator.backend = 'transformers' or run with --no-generator")
+    started = time.monotonic()
+    _stage(on_stage, "data")
+    ts: TrainingSet = build_training_set(index, readers=readers, heldout=opt.heldout, max_examples=opt.max_examples,
+                                         admin_questions=admin_questions, feedback=feedback, teacher=teacher,
+                                         seed=opt.seed)
+    train, heldout = ts.split("train"), [e for e in ts.split("heldout") if e.kind != "negative"]
+    if not train:
+        raise ValueError("no training data could be built from the index: ingest documents with sentences "
+                         "that state facts (amounts, dates, names), or give --questions FILE")
+    vid, folder = versions.new_folder()
+    try:
+        ts.save(folder / "data.jsonl")
+        _stage(on_stage, "data-done", **ts.counts)
+        record: dict = {"version": vid, "data": ts.counts, "base_generator": getattr(generator, "name", "?"),
+                        "options": {k: v for k, v in asdict(opt).items() if k not in ("lora", "rerank")},
+                        "embedder": index.built_with}
+        gen_budget = opt.budget_s * (0.75 if opt.reranker else 1.0)
+        rerank_budget = opt.budget_s - gen_budget if opt.generator else opt.budget_s
+        tuned = None
+        if opt.generator:
+            rng = random.Random(opt.seed)
+            pairs = [p for p in (prompt_for(index, e, k=answer_options.k, evidence=answer_options.evidence,
+                                            readers=readers, rng=rng) for e in train) if p is not None]
+            _stage(on_stage, "generator", examples=len(pairs), budget_s=gen_budget)
+            lora = LoraOptions(**{**asdict(opt.lora), "budget_s": gen_budget})
+            record["generator_training"] = train_lora(
+                generator, pairs, folder / "generator", lora,
+                on_progress=lambda p: _stage(on_stage, "generator-step", **p))
+            tuned = TransformersGenerator(str(folder / "generator"))
+        if opt.reranker:
+            from retrieval.embedder import packaged_minilm_path
+
+            groups = reranker_groups(index, train, readers)
+            _stage(on_stage, "reranker", groups=len(groups), budget_s=rerank_budget)
+            record["reranker_training"] = train_cross_encoder(
+                encoder_path or packaged_minilm_path(), groups, folder / "reranker",
+                RerankerTrainingOptions(**{**asdict(opt.rerank), "budget_s": rerank_budget}),
+                on_progress=lambda p: _stage(on_stage, "reranker-step", **p))
+        # -- before and after, on the held-out questions ------------------------------------
+        rng = random.Random(opt.seed)
+        sample = rng.sample(heldout, min(opt.eval_questions, len(heldout)))
+        record["heldout_questions"] = len(sample)
+        base_reranker = index.reranker
+        reranker = CrossEncoderReranker(folder / "reranker") if opt.reranker else None
+        try:
+            index.reranker = None
+            chunk_before = _chunk_hit(index, sample, 5, False, readers)
+            if reranker is not None:
+                index.reranker = reranker
+                chunk_after = _chunk_hit(index, sample, 5, True, readers)
+                keep = chunk_after > chunk_before
+                record["reranker"] = {"chunk_hit@5_before": round(chunk_before, 4), "chunk_hit@5_after": round(chunk_after, 4),
+                                      "kept": keep}
+                if not keep:
+                    shutil.rmtree(folder / "reranker", ignore_errors=True)
+                    reranker = None
+            qset = QuestionSet("heldout", folder, [e.to_question() for e in sample])
+            summaries, rows = {}, {}
+            variants = {"before": (None, generator)}
+            if tuned is not None or reranker is not None:
+                variants["after"] = (reranker, tuned or generator)
+            for label, (rr, gen) in variants.items():
+                _stage(on_stage, "evaluate", variant=label, questions=len(sample))
+                index.reranker = rr
+                rows[label] = evaluate(Answerer(index, gen, answer_options), qset, k=answer_options.k, filter=readers)
+                summaries[label] = summarize(rows[label])
+        finally:
+            index.reranker = base_reranker
+        record["eval"] = summaries
+        record["seconds"] = round(time.monotonic() - started, 1)
+        (folder / "report.md").write_text(markdown_report(f"held-out questions of {vid}", summaries, rows))
+        version = versions.register(vid, record)
+        _stage(on_stage, "done", version=vid, seconds=record["seconds"])
+        return version
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # no half-made version is left behind
+        raise

@@ -1,0 +1,269 @@
+"""Training data from the company's own documents, for fine-tuning the small models.
+
+Sources of question-answer pairs, each tied to the chunk that answers it:
+
+* **synthetic**: questions written from the chunks' sentences by rules: an answer span (an
+  amount, a count with its unit, a date, a name, what something "is") is replaced by the
+  matching question phrase ("Employees receive 25 days of leave" -> "Employees receive how
+  many days of leave?", answer "25 days");
+* **teacher** (optional): a larger model behind a local folder or an OpenAI-compatible
+  endpoint writes one question and a short answer per chunk (distillation);
+* **admin**: a question file in the shared eval layout (id, question, answers, evidence);
+* **feedback**: answers employees marked helpful.
+
+Every question is kept only if it finds its own chunk again (round-trip retrieval). Each
+example is assigned to ``train`` or ``heldout`` by a hash of its chunk (admin questions: of
+their id), so the held-out split is fixed for a corpus and never trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from qa.answer import ABSTAIN_TEXT, Passage
+from qa.evidence import EvidenceOptions, select_evidence
+from qa.prompt import build_messages
+from qa.text import sentences
+from retrieval import Chunk, Hit, Index, SearchFilter
+
+_UNIT = r"(?:days?|weeks?|months?|years?|hours?|minutes?|seconds?|percent|per cent|%|times|people|employees|members|" \
+        r"patients|cases|deaths|countries|km|kilometres|kilometers|miles|kg|mg|ml|euros?|dollars?|pounds?|kroner|" \
+        r"points|pages|items|working days|business days|calendar days|nights|hectares|beds|doses|samples|participants)"
+_CURRENCY = r"(?:[$€£]|EUR|USD|GBP|NOK|SEK|DKK|CHF)"
+_NUMBER = re.compile(
+    rf"(?<![\w.,/-])(?P<cur>{_CURRENCY}\s?)?(?P<num>\d{{1,3}}(?:[,.]\d{{3}})*(?:\.\d+)?|\d+(?:\.\d+)?)(?P<unit>\s?{_UNIT}\b)?(?![\w/])",
+    re.IGNORECASE,
+)
+_YEAR = re.compile(r"\b(?:in|since|from|until|by|before|after)\s+((?:January|February|March|April|May|June|July|August|"
+                   r"September|October|November|December)?\s?\d{0,2},?\s?(?:19|20)\d{2})\b")
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]+(?:\s+(?:of\s+|the\s+)?[A-Z][a-z]+){1,3})\b")
+_IS = re.compile(r"^(?P<subj>(?:The |An? )?[A-Za-z][\w\- ]{2,50}?) (?P<verb>is|are|means|refers to) (?P<rest>.{8,160})$")
+_PLURAL_UNITS = {"day": "days", "week": "weeks", "month": "months", "year": "years", "hour": "hours", "minute": "minutes"}
+
+
+@dataclass
+class Example:
+    question: str
+    answer: str  # a short answer span; ABSTAIN_TEXT for a negative
+    chunk_id: str  # the chunk that answers it ('' for negatives)
+    doc: str
+    page: int | None = None
+    kind: str = "synthetic"  # synthetic | teacher | admin | feedback | negative
+    split: str = "train"  # train | heldout
+
+    def to_question(self) -> dict:
+        """The example in the shared eval layout, for scoring with qa.evaluate."""
+        answerable = self.kind != "negative"
+        return {"id": f"{self.kind}-{_digest(self.question)[:10]}", "question": self.question,
+                "answers": [self.answer] if answerable else [], "answerable": answerable,
+                "evidence": [{"doc": self.doc, "page": self.page}] if answerable else []}
+
+
+@dataclass
+class TrainingSet:
+    examples: list[Example] = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+
+    def split(self, name: str) -> list[Example]:
+        return [e for e in self.examples if e.split == name]
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as fh:
+            for e in self.examples:
+                fh.write(json.dumps(asdict(e), ensure_ascii=False) + "\n")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def split_of(key: str, heldout: float) -> str:
+    """Deterministic: the same key always lands in the same split."""
+    return "heldout" if int(_digest(key)[:8], 16) % 1000 < heldout * 1000 else "train"
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split()).strip()
+
+
+def questions_from_sentence(sentence: str) -> list[tuple[str, str]]:
+    """(question, answer) pairs written from one sentence by rules; [] when nothing fits."""
+    s = re.sub(r"^[\W_]+", "", _clean(sentence)).rstrip(" .;:")  # no leading bullets or dashes
+    words = s.split()
+    if not 6 <= len(words) <= 45 or "|" in s:
+        return []
+    out: list[tuple[str, str]] = []
+    for m in _NUMBER.finditer(s):
+        span = m.group(0).strip()
+        if m.start() == 0 or len(span) < 1:
+            continue
+        unit = (m.group("unit") or "").strip().lower()
+        if m.group("cur") or unit in ("percent", "per cent", "%"):
+            ask = "how much"
+        elif unit:
+            ask = f"how many {_PLURAL_UNITS.get(unit, unit)}"
+        else:
+            continue  # a bare number: too often a clause number or an id
+        out.append((f"{s[: m.start()].rstrip()} {ask}{s[m.end():]}?", span))
+        break
+    m = _YEAR.search(s)
+    if m and not out:
+        span = m.group(1).strip()
+        out.append((f"{s[: m.start(1)].rstrip()} when{s[m.end(1):]}?".replace(" in when", " when").replace(" since when", " since when"), span))
+    m = _IS.match(s)
+    if m and not out:
+        rest = m.group("rest")
+        out.append((f"What {m.group('verb')} {m.group('subj')[0].lower() + m.group('subj')[1:]}?", " ".join(rest.split()[:12])))
+    if not out:
+        for m in _NAME.finditer(s):
+            if m.start() < 3:
+                continue
+            span, before = m.group(1), s[: m.start()].rstrip()
+            if before.lower().endswith(" the") or before.lower() == "the":
+                out.append((f"{before[:-3].rstrip()} which{s[m.end():]}?".strip(), span))  # "the X plan covers" -> "which plan covers"
+            else:
+                out.append((f"{before} what{s[m.end():]}?", span))
+            break
+    return [(q[0].upper() + q[1:], a) for q, a in out if len(q.split()) >= 5]
+
+
+def _live_chunks(index: Index, readers: SearchFilter | None) -> list[Chunk]:
+    out: list[Chunk] = []
+    for d in index.documents(readers):
+        out += [c for c in index.document_chunks(d.doc)
+                if readers is None or readers.groups is None or set(c.groups) & (set(readers.groups) | {"everyone"})]
+    return out
+
+
+def _round_trip(index: Index, question: str, chunk_id: str, k: int, readers: SearchFilter | None) -> bool:
+    try:
+        return any(h.chunk.id == chunk_id for h in index.search(question, k, filter=readers))
+    except ValueError:
+        return False
+
+
+def teacher_pairs(teacher, chunk: Chunk) -> list[tuple[str, str]]:
+    """Ask a larger model (any qa Generator) for one question and its short answer about a chunk."""
+    messages = [
+        {"role": "system", "content": "You write exam questions about a company document. Reply with JSON only."},
+        {"role": "user", "content": "Passage:\n" + chunk.text[:2000] + "\n\nWrite one question an employee might ask "
+         "that this passage answers, and its answer in at most 8 words copied from the passage. Reply as "
+         '{"question": "...", "answer": "..."}'},
+    ]
+    try:
+        text = teacher.generate(messages, 96)
+        data = json.loads(text[text.index("{"): text.rindex("}") + 1])
+        q, a = _clean(str(data["question"])), _clean(str(data["answer"]))
+    except Exception:  # a teacher that does not answer in JSON is skipped, not fatal
+        return []
+    if q.endswith("?") and a and a.lower() in chunk.text.lower():
+        return [(q, a)]
+    return []
+
+
+def build_training_set(
+    index: Index,
+    *,
+    readers: SearchFilter | None = None,
+    heldout: float = 0.2,
+    max_examples: int = 2000,
+    negatives: float = 0.15,
+    admin_questions: Iterable[dict] = (),
+    feedback: Iterable = (),
+    teacher=None,
+    round_trip_k: int = 5,
+    seed: int = 0,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> TrainingSet:
+    """Question-answer examples grounded in the index's chunks (those ``readers`` may read)."""
+    rng = random.Random(seed)
+    chunks = _live_chunks(index, readers)
+    rng.shuffle(chunks)
+    by_id = {c.id: c for c in chunks}
+    ts = TrainingSet()
+    counts = {"chunks": len(chunks), "candidates": 0, "kept": 0, "dropped_round_trip": 0}
+    seen: set[str] = set()
+    for i, chunk in enumerate(chunks):
+        if len(ts.examples) >= max_examples:
+            break
+        pairs: list[tuple[str, str, str]] = []
+        for sent in sentences(chunk.text):
+            for q, a in questions_from_sentence(sent):
+                pairs.append((q, a, "synthetic"))
+        if teacher is not None:
+            pairs += [(q, a, "teacher") for q, a in teacher_pairs(teacher, chunk)]
+        rng.shuffle(pairs)
+        for q, a, kind in pairs[:3]:  # a few per chunk: breadth over depth
+            key = q.lower()
+            if key in seen:
+                continue
+            seen.add(key)
+            counts["candidates"] += 1
+            if not _round_trip(index, q, chunk.id, round_trip_k, readers):
+                counts["dropped_round_trip"] += 1
+                continue
+            ts.examples.append(Example(q, a, chunk.id, chunk.doc, chunk.page, kind, split_of(chunk.id, heldout)))
+            counts["kept"] += 1
+        if on_progress:
+            on_progress(i + 1, len(chunks))
+    for q in admin_questions:
+        if not q.get("answerable", True) or not q.get("answers"):
+            continue
+        docs = {e["doc"] for e in q.get("evidence", [])}
+        gold = q["answers"][0]
+        holder = next((c for c in chunks if c.doc in docs and gold.lower() in c.text.lower()), None)
+        if holder is None:
+            continue
+        ts.examples.append(Example(q["question"], gold, holder.id, holder.doc, holder.page, "admin",
+                                   split_of(str(q.get("id") or q["question"]), heldout)))
+    for entry in feedback:
+        if getattr(entry, "rating", 0) != 1 or getattr(entry, "abstained", False) or not entry.chunks:
+            continue
+        cid = entry.chunks[0].get("chunk_id")
+        if cid in by_id:  # only from chunks these readers may read
+            first = re.split(r"\n\n", entry.answer)[0]
+            ts.examples.append(Example(entry.question, re.sub(r"\s*\[\d{1,2}\]", "", first).strip(), cid,
+                                       by_id[cid].doc, by_id[cid].page, "feedback", "train"))
+    positives = [e for e in ts.examples if e.split == "train"]
+    for e in rng.sample(positives, int(len(positives) * negatives)) if positives else []:
+        ts.examples.append(Example(e.question, ABSTAIN_TEXT, "", e.doc, None, "negative", "train"))
+    counts.update({k: sum(1 for e in ts.examples if e.kind == k) for k in ("synthetic", "teacher", "admin", "feedback", "negative")})
+    counts["train"] = len(ts.split("train"))
+    counts["heldout"] = len(ts.split("heldout"))
+    ts.counts = counts
+    return ts
+
+
+def prompt_for(index: Index, example: Example, *, k: int = 5, evidence: EvidenceOptions | None = None,
+               readers: SearchFilter | None = None, rng: random.Random | None = None) -> tuple[list[dict], str] | None:
+    """(messages, target) in the exact form the answerer uses: retrieved passages, numbered;
+    the answering chunk among them (placed where retrieval put it, or added); the target cites it.
+
+    A negative gets the passages retrieved for its question with its own chunk left out."""
+    rng = rng or random.Random(0)
+    hits = index.search(example.question, k + 1, filter=readers)
+    if example.kind == "negative":
+        hits = [h for h in hits if h.chunk.doc != example.doc][:k]
+        if not hits:
+            return None
+        passages = select_evidence(example.question, hits, evidence)
+        return build_messages(example.question, passages), ABSTAIN_TEXT
+    hits = hits[:k]
+    if not any(h.chunk.id == example.chunk_id for h in hits):
+        own = index.get_chunk(example.chunk_id)
+        if own is None:
+            return None
+        pos = rng.randrange(0, min(len(hits), (evidence or EvidenceOptions()).max_passages) + 1)
+        hits = hits[:pos] + [Hit(own, 1.0, pos + 1)] + hits[pos:]
+    passages: list[Passage] = select_evidence(example.question, hits, evidence)
+    target = next((p for p in passages if p.chunk.id == example.chunk_id), None)
+    if target is None or example.answer.lower() not in target.text.lower():
+        return None  # the passage shown would not contain the answer: nothing to learn from it
+    return build_messages(example.question, passages), f"{example.answer} [{target.n}]."
