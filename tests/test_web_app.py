@@ -171,3 +171,24 @@ def test_admin_upload_job_reports_each_file(app, tmp_path):
     assert results.loc["uploads/broken.pdf", "result"] == "failed" and results.loc["uploads/broken.pdf", "reason"]
     assert (tmp_path / "data" / "uploads" / "canteen.txt").is_file()
     assert not (tmp_path / "canteen.txt").exists()  # the name could not climb out of the upload folder
+
+
+def test_admin_promotes_and_rolls_back_a_model_version_and_starts_fine_tuning(app, tmp_path, monkeypatch):
+    from qa.model_versions import ModelVersions
+    from ui.web import admin_page
+
+    versions = ModelVersions(tmp_path / "data" / "models")
+    vid, folder = versions.new_folder()
+    versions.register(vid, {"eval": {"before": {"containment": 0.1}, "after": {"containment": 0.3}}})
+    started = []
+    monkeypatch.setattr(admin_page, "_start_finetune", lambda svc, budget: started.append(budget))
+    app.sidebar.radio[0].set_value("Admin").run()
+    table = next(d.value for d in app.dataframe if "version" in d.value.columns)
+    assert list(table["version"]) == ["v1"] and table["containment after"][0] == 0.3
+    app.button(key="promote").click().run()
+    assert not app.exception and versions.active.id == "v1"
+    app.button(key="rollback").click().run()
+    assert versions.active is None
+    app.number_input(key="ft_budget").set_value(5.0)
+    app.button(key="ft_start").click().run()
+    assert started == [5.0]

@@ -119,6 +119,8 @@ def render(svc: Services, ident: Identity) -> None:
                 time.sleep(0.2)
                 st.rerun()
 
+    render_models(svc, ident)
+
     st.subheader("Jobs")
     log = JobLog(svc.index.path)
     jobs = log.list(20)
@@ -130,3 +132,88 @@ def render(svc: Services, ident: Identity) -> None:
                        "counts": ", ".join(f"{k} {v}" for k, v in j.counts.items()),
                        "seconds": round(j.seconds or 0, 1), "message": j.message} for j in jobs],
                      hide_index=True, use_container_width=True)
+
+
+def _finetune_running(svc: Services) -> int | None:
+    import os
+
+    pid_file = svc.settings.data_dir / "finetune.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def _start_finetune(svc: Services, budget: float) -> None:
+    import os
+    import subprocess
+    import sys
+
+    data = svc.settings.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, ARCHIVIST_INDEX=str(svc.index.path.resolve()))
+    log = open(data / "finetune.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "finetune", "--budget-minutes", str(budget)],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                            cwd=os.getcwd())
+    (data / "finetune.pid").write_text(str(proc.pid))
+
+
+def render_models(svc: Services, ident: Identity) -> None:
+    """Fine-tune on the indexed documents, compare versions, promote or roll back."""
+    from ui.services import model_versions
+    from ui.web import resources
+
+    require_admin(ident)
+    st.subheader("Fine-tuned models")
+    versions = model_versions(svc.settings)
+    active = versions.active
+    st.caption(f"In use: {active.id if active else 'the shipped models'}. Fine-tuning learns from the documents "
+               f"everyone may read (finetune.train_on) and compares before/after on held-out questions.")
+    items = versions.list()
+    if items:
+        def metric(v, side, key):
+            x = v.record.get("eval", {}).get(side, {}).get(key)
+            return None if x is None else round(x, 3)
+
+        st.dataframe([{"version": v.id, "in use": v.id == (active.id if active else None), "created": v.created,
+                       "reranker": bool(v.reranker),
+                       "containment before": metric(v, "before", "containment"),
+                       "containment after": metric(v, "after", "containment"),
+                       "F1 before": metric(v, "before", "f1"), "F1 after": metric(v, "after", "f1"),
+                       "wrongly abstained after": metric(v, "after", "abstain_answerable")} for v in items],
+                     hide_index=True, use_container_width=True)
+        cols = st.columns([2, 1, 1])
+        chosen = cols[0].selectbox("Version", [v.id for v in items], key="promote_version")
+        if cols[1].button("Promote", key="promote"):
+            versions.promote(chosen)
+            svc.audit.record(ident.user, "promote", detail=chosen)
+            resources._services.clear()  # load the promoted models on the next run
+            st.rerun()
+        if cols[2].button("Roll back", key="rollback", disabled=active is None):
+            back = versions.rollback()
+            svc.audit.record(ident.user, "rollback", detail=back.id if back else "shipped models")
+            resources._services.clear()
+            st.rerun()
+    else:
+        st.caption("No fine-tuned versions yet.")
+    pid = _finetune_running(svc)
+    log_file = svc.settings.data_dir / "finetune.log"
+    if pid:
+        st.info(f"Fine-tuning is running (process {pid}); it takes about the budget plus a few minutes.")
+        if log_file.exists():
+            st.code(log_file.read_text(errors="replace")[-3000:], language=None)
+        st.button("Refresh", key="ft_refresh")
+        return
+    cols = st.columns([2, 2])
+    budget = cols[0].number_input("Training budget (minutes)", 1.0, 600.0, float(svc.settings.finetune.budget_minutes),
+                                  key="ft_budget")
+    if cols[1].button("Fine-tune on the indexed documents", key="ft_start"):
+        _start_finetune(svc, budget)
+        svc.audit.record(ident.user, "finetune", detail=f"started, budget {budget} min")
+        st.rerun()
+    if log_file.exists():
+        with st.expander("Last fine-tuning log"):
+            st.code(log_file.read_text(errors="replace")[-3000:], language=None)
