@@ -56,6 +56,7 @@ class Example:
     page: int | None = None
     kind: str = "synthetic"  # synthetic | teacher | admin | feedback | negative
     split: str = "train"  # train | heldout
+    support: str = ""  # the sentence that states the answer: what the model learns to say
 
     def to_question(self) -> dict:
         """The example in the shared eval layout, for scoring with qa.evaluate."""
@@ -93,8 +94,18 @@ def _clean(text: str) -> str:
     return " ".join(text.split()).strip()
 
 
+def _trim(sentence: str, words: int = 45) -> str:
+    w = _clean(sentence).split()
+    return " ".join(w[:words]).rstrip(" .;:,")
+
+
 def questions_from_sentence(sentence: str) -> list[tuple[str, str]]:
     """(question, answer) pairs written from one sentence by rules; [] when nothing fits."""
+    return [(q, a) for q, a, _rule in question_rules(sentence)]
+
+
+def question_rules(sentence: str) -> list[tuple[str, str, str]]:
+    """(question, answer, rule) with rule one of amount, date, definition, name."""
     s = re.sub(r"^[\W_]+", "", _clean(sentence)).rstrip(" .;:")  # no leading bullets or dashes
     words = s.split()
     if not 6 <= len(words) <= 45 or "|" in s:
@@ -111,27 +122,28 @@ def questions_from_sentence(sentence: str) -> list[tuple[str, str]]:
             ask = f"how many {_PLURAL_UNITS.get(unit, unit)}"
         else:
             continue  # a bare number: too often a clause number or an id
-        out.append((f"{s[: m.start()].rstrip()} {ask}{s[m.end():]}?", span))
+        out.append((f"{s[: m.start()].rstrip()} {ask}{s[m.end():]}?", span, "amount"))
         break
     m = _YEAR.search(s)
     if m and not out:
         span = m.group(1).strip()
-        out.append((f"{s[: m.start(1)].rstrip()} when{s[m.end(1):]}?".replace(" in when", " when").replace(" since when", " since when"), span))
+        out.append((f"{s[: m.start(1)].rstrip()} when{s[m.end(1):]}?".replace(" in when", " when"), span, "date"))
     m = _IS.match(s)
     if m and not out:
         rest = m.group("rest")
-        out.append((f"What {m.group('verb')} {m.group('subj')[0].lower() + m.group('subj')[1:]}?", " ".join(rest.split()[:12])))
+        out.append((f"What {m.group('verb')} {m.group('subj')[0].lower() + m.group('subj')[1:]}?",
+                    " ".join(rest.split()[:12]), "definition"))
     if not out:
         for m in _NAME.finditer(s):
             if m.start() < 3:
                 continue
             span, before = m.group(1), s[: m.start()].rstrip()
             if before.lower().endswith(" the") or before.lower() == "the":
-                out.append((f"{before[:-3].rstrip()} which{s[m.end():]}?".strip(), span))  # "the X plan covers" -> "which plan covers"
+                out.append((f"{before[:-3].rstrip()} which{s[m.end():]}?".strip(), span, "name"))  # "the X plan" -> "which plan"
             else:
-                out.append((f"{before} what{s[m.end():]}?", span))
+                out.append((f"{before} what{s[m.end():]}?", span, "name"))
             break
-    return [(q[0].upper() + q[1:], a) for q, a in out if len(q.split()) >= 5]
+    return [(q[0].upper() + q[1:], a, r) for q, a, r in out if len(q.split()) >= 5]
 
 
 def _live_chunks(index: Index, readers: SearchFilter | None) -> list[Chunk]:
@@ -193,14 +205,16 @@ def build_training_set(
     for i, chunk in enumerate(chunks):
         if len(ts.examples) >= max_examples:
             break
-        pairs: list[tuple[str, str, str]] = []
+        pairs: list[tuple[str, str, str, str]] = []
         for sent in sentences(chunk.text):
-            for q, a in questions_from_sentence(sent):
-                pairs.append((q, a, "synthetic"))
+            for q, a, rule in question_rules(sent):
+                if rule == "name" and rng.random() > 0.3:
+                    continue  # names are everywhere in company prose: keep a few, favour facts
+                pairs.append((q, a, "synthetic", sent))
         if teacher is not None:
-            pairs += [(q, a, "teacher") for q, a in teacher_pairs(teacher, chunk)]
+            pairs += [(q, a, "teacher", a) for q, a in teacher_pairs(teacher, chunk)]
         rng.shuffle(pairs)
-        for q, a, kind in pairs[:3]:  # a few per chunk: breadth over depth
+        for q, a, kind, sent in pairs[:3]:  # a few per chunk: breadth over depth
             key = q.lower()
             if key in seen:
                 continue
@@ -209,7 +223,8 @@ def build_training_set(
             if not _round_trip(index, q, chunk.id, round_trip_k, readers):
                 counts["dropped_round_trip"] += 1
                 continue
-            ts.examples.append(Example(q, a, chunk.id, chunk.doc, chunk.page, kind, split_of(chunk.id, heldout)))
+            ts.examples.append(Example(q, a, chunk.id, chunk.doc, chunk.page, kind, split_of(chunk.id, heldout),
+                                       _trim(sent)))
             counts["kept"] += 1
         if on_progress:
             on_progress(i + 1, len(chunks))
@@ -222,15 +237,16 @@ def build_training_set(
         if holder is None:
             continue
         ts.examples.append(Example(q["question"], gold, holder.id, holder.doc, holder.page, "admin",
-                                   split_of(str(q.get("id") or q["question"]), heldout)))
+                                   split_of(str(q.get("id") or q["question"]), heldout), _trim(gold)))
     for entry in feedback:
         if getattr(entry, "rating", 0) != 1 or getattr(entry, "abstained", False) or not entry.chunks:
             continue
         cid = entry.chunks[0].get("chunk_id")
         if cid in by_id:  # only from chunks these readers may read
             first = re.split(r"\n\n", entry.answer)[0]
-            ts.examples.append(Example(entry.question, re.sub(r"\s*\[\d{1,2}\]", "", first).strip(), cid,
-                                       by_id[cid].doc, by_id[cid].page, "feedback", "train"))
+            said = re.sub(r"\s*\[\d{1,2}\]", "", first).strip()
+            ts.examples.append(Example(entry.question, said, cid, by_id[cid].doc, by_id[cid].page, "feedback", "train",
+                                       _trim(said)))
     positives = [e for e in ts.examples if e.split == "train"]
     for e in rng.sample(positives, int(len(positives) * negatives)) if positives else []:
         ts.examples.append(Example(e.question, ABSTAIN_TEXT, "", e.doc, None, "negative", "train"))
@@ -266,4 +282,6 @@ def prompt_for(index: Index, example: Example, *, k: int = 5, evidence: Evidence
     target = next((p for p in passages if p.chunk.id == example.chunk_id), None)
     if target is None or example.answer.lower() not in target.text.lower():
         return None  # the passage shown would not contain the answer: nothing to learn from it
-    return build_messages(example.question, passages), f"{example.answer} [{target.n}]."
+    # the answer as a sentence that restates the question: what employees (and the checks) expect
+    said = example.support or example.answer
+    return build_messages(example.question, passages), f"{said} [{target.n}]."
