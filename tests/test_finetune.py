@@ -100,3 +100,56 @@ def test_the_whole_pipeline_makes_a_version_that_loads_answers_and_can_be_promot
     assert "* v1" in capsys.readouterr().out
     assert main(["models", "rollback"]) == 0
     assert make_generator(load_settings()).name == "SmolLM2-135M-Instruct"
+
+
+class _Teacher:
+    """A stand-in for a larger model behind an endpoint: answers in the JSON it is asked for."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def generate(self, messages, max_tokens=96):
+        self.calls += 1
+        text = messages[-1]["content"]
+        if "mileage" in text:
+            return 'Sure! {"question": "What is the mileage rate for a private car?", "answer": "EUR 0.30 per kilometre"}'
+        return "I cannot do that."  # not JSON: skipped
+
+
+def test_training_set_from_rules_teacher_admin_questions_and_feedback(make_index):
+    from types import SimpleNamespace
+
+    from qa.training_data import build_training_set, prompt_for
+    from retrieval import Chunk, DocumentInfo
+
+    idx = make_index()
+    with idx.writer() as w:
+        for i, (name, text) in enumerate(FACTS.items()):
+            w.add_document(DocumentInfo(doc=name), [Chunk(id=f"c{i}", doc=name, text=text, groups=("everyone",))])
+        w.add_document(DocumentInfo(doc="secret.txt"), [Chunk(id="s", doc="secret.txt", groups=("board",),
+                       text="The board pays the chief executive 4 million euros per year from 2027 onwards.")])
+        w.commit()
+    teacher = _Teacher()
+    feedback = [SimpleNamespace(rating=1, abstained=False, question="When are salaries paid?",
+                                answer="Salaries are paid on the 25th of each month [1].\n\n“...”", chunks=[{"chunk_id": "c3"}]),
+                SimpleNamespace(rating=1, abstained=False, question="What does the board pay?", answer="4 million [1].",
+                                chunks=[{"chunk_id": "s"}])]
+    admin = [{"id": "a1", "question": "How long do passwords last?", "answers": ["90 days"], "answerable": True,
+              "evidence": [{"doc": "it.txt", "page": None}]}]
+    from retrieval import SearchFilter
+
+    ts = build_training_set(idx, readers=SearchFilter.for_groups([]), heldout=0.0, admin_questions=admin,
+                            feedback=feedback, teacher=teacher, round_trip_k=3)
+    kinds = {e.kind for e in ts.examples}
+    assert {"synthetic", "teacher", "admin", "feedback", "negative"} <= kinds
+    assert teacher.calls == len(FACTS)  # one request per readable chunk; the board's chunk is never shown
+    assert all(e.doc != "secret.txt" for e in ts.examples)  # nor learned from, even via feedback
+    t = next(e for e in ts.examples if e.kind == "teacher")
+    assert t.question == "What is the mileage rate for a private car?" and t.answer == "EUR 0.30 per kilometre"
+    leave = next(e for e in ts.examples if e.answer == "25 days")
+    messages, target = prompt_for(idx, leave, readers=SearchFilter.for_groups([]))
+    assert "[1]" in messages[-1]["content"] and leave.question in messages[-1]["content"]
+    assert target.startswith("Every employee receives 25 days") and target.endswith("].")
+    negative = next(e for e in ts.examples if e.kind == "negative")
+    got = prompt_for(idx, negative, readers=SearchFilter.for_groups([]))
+    assert got is None or got[1] == "I could not find this in the documents."
