@@ -296,7 +296,9 @@ class Index:
         formats: dict[str, int] = {}
         for d in docs:
             formats[d.format or "?"] = formats.get(d.format or "?", 0) + 1
-        size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        # the folder's size counts every document: only for an unfiltered (operator's) view
+        restricted = filter is not None and filter.groups is not None
+        size = None if restricted else sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
         return {
             "index": str(self.path),
             "embedder": self.built_with or self.embedder.name,

@@ -212,6 +212,7 @@ def test_docs_and_stats_count_only_what_the_reader_may_read(site, capsys):
     everything = json.loads(out)
     assert (eve["documents"], bob["documents"], everything["documents"]) == (1, 2, 3)
     assert eve["chunks"] < bob["chunks"] < everything["chunks"]
+    assert eve["size_bytes"] is None and everything["size_bytes"] > 0  # the folder's size counts every document
     code, out, _ = _run(capsys, "docs", "--json", "--user", "root")  # admin is not a master key
     assert [d["doc"] for d in json.loads(out)] == ["handbook.md"]
 

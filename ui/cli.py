@@ -487,7 +487,8 @@ def cmd_stats(args, settings: Settings) -> int:
     print(f"chunks:     {stats['chunks']}")
     print(f"pages:      {stats['pages']}")
     print("formats:    " + (", ".join(f"{k} {v}" for k, v in stats["formats"].items()) or "-"))
-    print(f"size:       {stats['size_bytes'] / 1e6:.1f} MB")
+    if stats["size_bytes"] is not None:  # not shown to a --user: it counts every document
+        print(f"size:       {stats['size_bytes'] / 1e6:.1f} MB")
     return 0
 
 

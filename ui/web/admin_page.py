@@ -55,12 +55,11 @@ def render(svc: Services, ident: Identity) -> None:
     require_admin(ident)
     st.title("Admin")
     stats = svc.index.stats(ident.filter)  # what this admin may read; the command line sees everything
-    cols = st.columns(5)
+    cols = st.columns(4)
     cols[0].metric("Documents", stats["documents"])
     cols[1].metric("Chunks", stats["chunks"])
     cols[2].metric("Pages", stats["pages"])
-    cols[3].metric("Size on disk", f"{stats['size_bytes'] / 1e6:.1f} MB")
-    cols[4].metric("Formats", len(stats["formats"]))
+    cols[3].metric("Formats", len(stats["formats"]))
     st.caption(f"Embedder: {stats['embedder']} · Generator: {svc.answerer.generator.name} · Index: {stats['index']}")
 
     st.subheader("Add documents")
