@@ -160,7 +160,7 @@ def make_answerer(settings: Settings, index: Index, generator=None):
     a = settings.answer
     options = AnswerOptions(
         k=a.k, min_confidence=a.min_confidence, coverage_weight=a.coverage_weight,
-        min_support=a.min_support, on_unsupported=a.on_unsupported, style=a.style,
+        min_support=a.min_support, on_unsupported=a.on_unsupported, style=a.style, quote_from=a.quote_from,
         max_tokens=settings.generator.max_tokens,
     )
     return Answerer(index, generator if generator is not None else make_generator(settings), options)

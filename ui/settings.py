@@ -75,6 +75,7 @@ class AnswerSettings:
     min_support: float = 0.6
     on_unsupported: str = "quote"  # quote | abstain
     style: str = "both"  # both | generated | quote
+    quote_from: str = "best-match"  # the passage quoted and cited: best-match (covers most of the question) | top
 
 
 @dataclass
@@ -261,6 +262,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("generator.backend = 'openai' needs generator.base_url (e.g. http://127.0.0.1:8000/v1)")
     if s.answer.style not in ("both", "generated", "quote"):
         raise ConfigError(f"answer.style = {s.answer.style!r}; use both, generated or quote")
+    if s.answer.quote_from not in ("best-match", "top"):
+        raise ConfigError(f"answer.quote_from = {s.answer.quote_from!r}; use best-match or top")
     if s.answer.on_unsupported not in ("quote", "abstain"):
         raise ConfigError(f"answer.on_unsupported = {s.answer.on_unsupported!r}; use quote or abstain")
     names = [src.name.strip("/") for src in s.sources]
