@@ -204,6 +204,9 @@ def _coerce(value: Any, target: Any, where: str) -> Any:
         raise ConfigError(f"setting {where} = {value!r} is not a valid {kind.__name__}") from None
 
 
+_TABLE_LISTS = {("Settings", "sources"): SourceSettings, ("AccessSettings", "rules"): AccessRuleSettings}
+
+
 def _apply(obj: Any, values: Mapping[str, Any], prefix: str, origin: str) -> None:
     names = {f.name for f in dataclasses.fields(obj)}
     for key, value in values.items():
@@ -212,25 +215,17 @@ def _apply(obj: Any, values: Mapping[str, Any], prefix: str, origin: str) -> Non
         if key_n not in names:
             raise ConfigError(f"unknown setting {where!r} in {origin}; known: {', '.join(sorted(names))}")
         current = getattr(obj, key_n)
-        if key_n == "rules" and obj.__class__.__name__ == "AccessSettings":
+        table_kind = _TABLE_LISTS.get((obj.__class__.__name__, key_n))
+        if table_kind is not None:  # [[sources]], [[access.rules]]: lists of tables
+            label = where if prefix else key_n
             if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
-                raise ConfigError(f"setting 'access.rules' in {origin} must be a list of [[access.rules]] tables (path, groups)")
-            rules = []
-            for i, table in enumerate(value):
-                rule = AccessRuleSettings()
-                _apply(rule, table, f"access.rules[{i}].", origin)
-                rules.append(rule)
-            obj.rules = rules
-            continue
-        if key_n == "sources" and obj.__class__.__name__ == "Settings":
-            if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
-                raise ConfigError(f"setting 'sources' in {origin} must be a list of [[sources]] tables")
+                raise ConfigError(f"setting {label!r} in {origin} must be a list of [[{label}]] tables")
             items = []
             for i, table in enumerate(value):
-                src = SourceSettings()
-                _apply(src, table, f"sources[{i}].", origin)
-                items.append(src)
-            obj.sources = items
+                item = table_kind()
+                _apply(item, table, f"{label}[{i}].", origin)
+                items.append(item)
+            setattr(obj, key_n, items)
             continue
         if isinstance(current, list):
             if isinstance(value, str):
