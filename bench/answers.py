@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import EVAL, ROOT  # noqa: E402
+from bench.common import EVAL, ROOT, answer_all, sample_questions  # noqa: E402
 from bench.retrieval import build_qa_index  # noqa: E402
 from qa import ABSTAIN_TEXT, Answer, Answerer, Passage, TransformersGenerator  # noqa: E402
-from qa.evaluate import load_question_set, markdown_report, score_question, summarize  # noqa: E402
+from qa.evaluate import load_question_set, markdown_report, summarize  # noqa: E402
 from qa.grounding import is_abstention  # noqa: E402
 from retrieval import make_embedder  # noqa: E402
 
@@ -69,12 +69,7 @@ def main() -> None:
     for name in args.sets:
         folder = set_dir(name)
         qset = load_question_set(folder)
-        import random
-
-        rng = random.Random(args.seed)
-        ans = [q for q in qset.questions if q["answerable"]]
-        una = [q for q in qset.questions if not q["answerable"]]
-        qset.questions = rng.sample(ans, min(len(ans), args.answerable)) + rng.sample(una, min(len(una), args.unanswerable))
+        qset.questions = sample_questions(qset.questions, args.answerable, args.unanswerable, args.seed)
         if name == "data-samples":
             from bench.retrieval import CACHE
             from ingest import Chunker, ChunkingOptions, Ingestor, Parser, discover
@@ -94,11 +89,7 @@ def main() -> None:
             pipelines["naive top-3"] = NaivePipeline(index, generator)
         summaries, rows = {}, {}
         for label, pipe in pipelines.items():
-            rows[label] = []
-            for i, q in enumerate(qset.questions):
-                rows[label].append(score_question(q, pipe.ask(q["question"])))
-                print(f"\r{name} {label}: {i + 1}/{len(qset.questions)}", end="", file=sys.stderr, flush=True)
-            print(file=sys.stderr)
+            rows[label] = answer_all(f"{name} {label}", pipe.ask, qset.questions)
             summaries[label] = summarize(rows[label])
         results[name] = {"summaries": summaries, "rows": rows}
         print(markdown_report(name, summaries).strip(), flush=True)

@@ -16,6 +16,30 @@ def load_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def sample_questions(questions: list[dict], answerable: int, unanswerable: int, seed: int = 0) -> list[dict]:
+    """The seeded sample every answer benchmark uses: up to N answerable, then up to M unanswerable."""
+    import random
+
+    rng = random.Random(seed)
+    ans = [q for q in questions if q["answerable"]]
+    una = [q for q in questions if not q["answerable"]]
+    return rng.sample(ans, min(len(ans), answerable)) + rng.sample(una, min(len(una), unanswerable))
+
+
+def answer_all(label: str, ask, questions: list[dict]) -> list[dict]:
+    """Score ``ask(question)`` on every question, with a progress line on stderr."""
+    import sys
+
+    from qa.evaluate import score_question
+
+    rows = []
+    for i, q in enumerate(questions):
+        rows.append(score_question(q, ask(q["question"])))
+        print(f"\r{label}: {i + 1}/{len(questions)}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return rows
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 from pathlib import Path
@@ -22,10 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.answers import set_dir  # noqa: E402
-from bench.common import CACHE, ROOT  # noqa: E402
+from bench.common import CACHE, ROOT, answer_all, sample_questions  # noqa: E402
 from bench.retrieval import build_qa_index, eval_qa  # noqa: E402
 from qa import Answerer, TransformersGenerator  # noqa: E402
-from qa.evaluate import load_question_set, markdown_report, score_question, summarize  # noqa: E402
+from qa.evaluate import load_question_set, markdown_report, summarize  # noqa: E402
 from qa.finetune_job import FinetuneOptions, run_finetune  # noqa: E402
 from qa.model_versions import ModelVersions  # noqa: E402
 from retrieval import make_embedder  # noqa: E402
@@ -62,10 +61,8 @@ def main() -> None:
             )
         finetune_s = time.perf_counter() - t0
         qset = load_question_set(set_dir(name))
-        rng = random.Random(args.seed)
-        ans = [q for q in qset.questions if q["answerable"]]
-        una = [q for q in qset.questions if not q["answerable"]]
-        qset.questions = rng.sample(ans, min(len(ans), args.answerable)) + rng.sample(una, min(len(una), args.unanswerable))
+        ans = [q for q in qset.questions if q["answerable"]]  # retrieval is measured on all of them
+        qset.questions = sample_questions(qset.questions, args.answerable, args.unanswerable, args.seed)
         tuned = TransformersGenerator(str(version.generator)) if version.generator else None
         reranker = CrossEncoderReranker(version.reranker) if version.reranker else None
         if reranker is None and (version.path / "reranker").exists():
@@ -84,12 +81,7 @@ def main() -> None:
         summaries, rows = {}, {}
         for label, (gen, rr) in variants.items():
             index.reranker = rr
-            answerer = Answerer(index, gen)
-            rows[label] = []
-            for i, q in enumerate(qset.questions):
-                rows[label].append(score_question(q, answerer.ask(q["question"])))
-                print(f"\r{name} {label}: {i + 1}/{len(qset.questions)}", end="", file=sys.stderr, flush=True)
-            print(file=sys.stderr)
+            rows[label] = answer_all(f"{name} {label}", Answerer(index, gen).ask, qset.questions)
             summaries[label] = summarize(rows[label])
         index.reranker = None
         results[name] = {"version": version.id, "record": version.record, "finetune_s": round(finetune_s, 1),

@@ -53,6 +53,15 @@ def minilm():
     return emb
 
 
+def sign_in(at, user, password):
+    """Sign an AppTest session in through the sign-in form, as a person would."""
+    at.text_input(key="signin_user").set_value(user)
+    at.text_input(key="signin_password").set_value(password)
+    at.button[[b.label for b in at.button].index("Sign in")].click().run()
+    assert not at.exception, at.exception
+    return at
+
+
 def require_eval(*parts):
     path = EVAL.joinpath(*parts)
     if not path.exists():

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, sign_in
 from ui.cli import main
 
 SECRETS = ("Nightingale", "Harbour Logistics", "91 million", "4,100,000", "912000", "Lovelace", "874000")
@@ -350,11 +350,7 @@ def web(site, tmp_path, monkeypatch):
 
 
 def _sign_in(at, user, password=PASSWORD):
-    at.text_input(key="signin_user").set_value(user)
-    at.text_input(key="signin_password").set_value(password)
-    at.button[[b.label for b in at.button].index("Sign in")].click().run()
-    assert not at.exception, at.exception
-    return at
+    return sign_in(at, user, password)
 
 
 def _page_text(at) -> str:

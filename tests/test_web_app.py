@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, SAMPLES
+from conftest import sign_in as conftest_sign_in
 from ui.cli import main
 
 APP = str(ROOT / "ui" / "web" / "app.py")
@@ -53,11 +54,7 @@ PASSWORD = "correct horse battery"
 
 
 def sign_in(at, user, password=PASSWORD):
-    at.text_input(key="signin_user").set_value(user)
-    at.text_input(key="signin_password").set_value(password)
-    at.button[[b.label for b in at.button].index("Sign in")].click().run()
-    assert not at.exception, at.exception
-    return at
+    return conftest_sign_in(at, user, password)
 
 
 def _ask(at, question):

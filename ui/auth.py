@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from retrieval import EVERYONE, SearchFilter
+from retrieval import SearchFilter
 from retrieval.errors import ArchivistError
 
 _USER = re.compile(r"^[A-Za-z0-9][\w.@+-]{0,63}$")
@@ -54,7 +54,7 @@ class Identity:
 
     @property
     def filter(self) -> SearchFilter:
-        return SearchFilter.for_groups(self.groups | {EVERYONE})
+        return SearchFilter.for_groups(self.groups)  # chunks shared with EVERYONE are always included
 
 
 def hash_password(password: str) -> str:

@@ -31,6 +31,13 @@ def _user_flag(p: argparse.ArgumentParser) -> None:
                    "(default: the operator, who sees everything)")
 
 
+def _password_flags(p: argparse.ArgumentParser) -> None:
+    """How a password is given (users add, users passwd): never as an argument, which others can see."""
+    pw = p.add_mutually_exclusive_group()
+    pw.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    pw.add_argument("--random-password", action="store_true", help="generate a password and print it once")
+
+
 def _job_flags(p: argparse.ArgumentParser) -> None:
     """The flags of the commands that run an ingestion job (ingest, reindex)."""
     p.add_argument("--force", action="store_true", help="re-ingest files even when unchanged")
@@ -141,9 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = us.add_parser("add", help="add a user")
     q.add_argument("name")
     q.add_argument("--groups", default="", help="comma-separated groups, e.g. hr,admin")
-    pw = q.add_mutually_exclusive_group()
-    pw.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
-    pw.add_argument("--random-password", action="store_true", help="generate a password and print it once")
+    _password_flags(q)
     _common(q)
     q = us.add_parser("remove", help="remove a user")
     q.add_argument("name")
@@ -157,9 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(q)
     q = us.add_parser("passwd", help="set a user's password")
     q.add_argument("name")
-    pw = q.add_mutually_exclusive_group()
-    pw.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
-    pw.add_argument("--random-password", action="store_true", help="generate a password and print it once")
+    _password_flags(q)
     _common(q)
 
     q = us.add_parser("demo", help="create (or reset) the demo users and print their new passwords", description=(

@@ -149,21 +149,26 @@ def finetune(settings: Settings, *, budget_minutes: float | None = None, max_ste
     feedback = FeedbackStore(settings.data_dir / "feedback.sqlite").list(100000) if use_feedback and \
         (settings.data_dir / "feedback.sqlite").exists() else []
     readers = SearchFilter.for_groups([]) if f.train_on == "everyone" else None
-    return run_finetune(index, base, model_versions(settings), answer_options=make_answerer(settings, index, base).options,
+    return run_finetune(index, base, model_versions(settings), answer_options=answer_options(settings),
                         options=options, readers=readers, admin_questions=questions, feedback=feedback,
                         teacher=teacher, on_stage=on_stage)
 
 
-def make_answerer(settings: Settings, index: Index, generator=None):
-    from qa import Answerer, AnswerOptions
+def answer_options(settings: Settings):
+    from qa import AnswerOptions
 
     a = settings.answer
-    options = AnswerOptions(
+    return AnswerOptions(
         k=a.k, min_confidence=a.min_confidence, coverage_weight=a.coverage_weight,
         min_support=a.min_support, on_unsupported=a.on_unsupported, style=a.style, quote_from=a.quote_from,
         max_tokens=settings.generator.max_tokens,
     )
-    return Answerer(index, generator if generator is not None else make_generator(settings), options)
+
+
+def make_answerer(settings: Settings, index: Index, generator=None):
+    from qa import Answerer
+
+    return Answerer(index, generator if generator is not None else make_generator(settings), answer_options(settings))
 
 
 def reindex(settings: Settings, *, progress: bool = False, force: bool = False):
