@@ -1,6 +1,7 @@
 """Question in, grounded answer out.
 
-1. retrieve the best chunks (hybrid search, through the reader's filter);
+1. retrieve the best chunks (hybrid search, through the reader's filter), reordered by their
+   best sentence;
 2. abstain when nothing found is close enough: low similarity, or the question's words
    mostly absent from what was found;
 3. select the best sentences of the top chunks as numbered passages;
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from qa.answer import ABSTAIN_TEXT, Answer, Passage
-from qa.evidence import EvidenceOptions, select_evidence
+from qa.evidence import EvidenceOptions, retrieve, select_evidence
 from qa.generators import Generator
 from qa.grounding import cited_numbers, is_abstention, question_coverage, strip_citations, support
 from qa.text import content_terms
@@ -141,7 +142,7 @@ class Answerer:
         opt = self.options
         t0 = time.perf_counter()
         query = search_query or question
-        hits = self.index.search(query, opt.k, filter=filter)
+        hits = retrieve(self.index, query, opt.k, opt.evidence, filter=filter)
         t_retrieved = time.perf_counter()
         passages = select_evidence(query, hits, opt.evidence)
         timings = {"retrieve_s": t_retrieved - t0, "generate_s": 0.0}

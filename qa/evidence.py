@@ -1,5 +1,9 @@
 """Evidence selection fitted to a small model's context.
 
+First the candidates are reordered by their best sentence (:func:`rescore`): a chunk that
+holds one sentence answering the question beats a chunk that mentions its words all over,
+which is what whole-chunk scores reward. Then:
+
 From each of the best chunks, keep the sentence that matches the question best together
 with its neighbours, so the model reads a few focused lines instead of whole chunks:
 
@@ -15,9 +19,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from qa.answer import Passage
 from qa.text import content_terms, sentences
 from retrieval import Hit
+from retrieval.embedder import Embedder
 
 
 @dataclass
@@ -25,6 +32,44 @@ class EvidenceOptions:
     max_passages: int = 3
     neighbours: int = 1  # sentences kept on each side of the best one
     max_words: int = 90  # per passage
+    #: candidates retrieved and reordered by their best sentence before the best k are kept (0: off).
+    #: Measured (bench/README.md, 400 covid-qa and 66 contoso-hr questions): the answering document
+    #: ranked first 0.740 -> 0.810 and 0.939 -> 0.955, in the top 3 0.843 -> 0.875 and 0.985 -> 1.000
+    rescore_candidates: int = 20
+    rescore_sentences: int = 20  # sentences embedded per question: those sharing most words with it
+
+
+def _overlap(q_terms: set[str], text: str) -> float:
+    return len(q_terms & set(content_terms(text))) / len(q_terms) if q_terms else 0.0
+
+
+def rescore(question: str, hits: list[Hit], embedder: Embedder, query_vector: np.ndarray | None = None,
+            sentences_embedded: int = 20) -> list[Hit]:
+    """The hits reordered by: their retrieval score (relative to the best) + the cosine between
+    the question and the chunk's best sentence (of the ``sentences_embedded`` sentences of all
+    candidates sharing most words with the question) + the share of the question's words in
+    the chunk's best sentence. A hit's new score is the mean of the three, each in [0, 1]."""
+    if len(hits) < 2:
+        return hits
+    q_terms = set(content_terms(question))
+    per_hit = [sentences(h.chunk.text) for h in hits]
+    flat = [(i, s, _overlap(q_terms, s)) for i, sents in enumerate(per_hit) for s in sents]
+    best_overlap = [0.0] * len(hits)
+    for i, _, o in flat:
+        best_overlap[i] = max(best_overlap[i], o)
+    picked = sorted(flat, key=lambda x: -x[2])[:sentences_embedded]
+    best_sim = [0.0] * len(hits)
+    if picked:
+        qv = query_vector if query_vector is not None else embedder.embed_query(question)
+        sims = np.asarray(embedder.embed([s for _, s, _ in picked])) @ np.asarray(qv).reshape(-1)
+        for (i, _, _), sim in zip(picked, sims):
+            best_sim[i] = max(best_sim[i], float(sim))
+    top = max(h.score for h in hits)
+    top = top if top > 1e-9 else 1.0
+    key = [(max(0.0, h.score) / top + best_sim[i] + best_overlap[i]) / 3 for i, h in enumerate(hits)]
+    order = sorted(range(len(hits)), key=lambda i: (-key[i], i))
+    return [Hit(hits[i].chunk, key[i], rank, dense=hits[i].dense, lexical=hits[i].lexical)
+            for rank, i in enumerate(order, start=1)]
 
 
 def sentence_score(question_terms: set[str], sentence: str, idf: dict[str, float]) -> float:
@@ -33,6 +78,17 @@ def sentence_score(question_terms: set[str], sentence: str, idf: dict[str, float
         return 0.0
     matched = question_terms & terms
     return sum(idf.get(t, 1.0) for t in matched) / math.sqrt(len(terms) + 4)
+
+
+def retrieve(index, query: str, k: int, options: EvidenceOptions | None = None, *, filter=None) -> list[Hit]:
+    """The ``k`` best chunks for ``query`` as answers read them: searched through ``filter``,
+    then (unless switched off) the best ``rescore_candidates`` reordered by :func:`rescore`."""
+    opt = options or EvidenceOptions()
+    if opt.rescore_candidates <= k:
+        return index.search(query, k, filter=filter)
+    qv = index.embedder.embed_query(query)
+    hits = index.search(query, opt.rescore_candidates, filter=filter, query_vector=qv)
+    return rescore(query, hits, index.embedder, qv, opt.rescore_sentences)[:k]
 
 
 def select_evidence(question: str, hits: list[Hit], options: EvidenceOptions | None = None) -> list[Passage]:

@@ -57,3 +57,20 @@ def test_table_rows_keep_their_column_names():
                                "| Parent | Weeks | Notice | | Other | 12 | 4 weeks |", "After."]
     [p] = select_evidence("How much notice must the other parent give?", [_hit(text)])
     assert "| Other | 12 | 4 weeks |" in p.best_sentence and "Notice" in p.best_sentence
+
+
+def test_rescoring_puts_the_chunk_with_the_answering_sentence_first():
+    from qa.evidence import rescore
+    from retrieval.embedder import FakeEmbedder
+
+    spread = Chunk(id="a", doc="a.txt", text="Parental leave is a topic. Many parents ask. Weeks vary by country. "
+                   "Other parents take leave too. The policy covers parents and leave.")
+    answering = Chunk(id="b", doc="b.txt", text="Office hours are nine to five. The other parent receives 12 weeks "
+                      "of paid parental leave. Parking is free.")
+    hits = [Hit(spread, 1.0, 1), Hit(answering, 0.9, 2)]
+    got = rescore("How many weeks of paid parental leave does the other parent receive?", hits, FakeEmbedder())
+    assert [h.chunk.id for h in got] == ["b", "a"] and [h.rank for h in got] == [1, 2]
+    assert 0.0 <= got[1].score <= got[0].score <= 1.0
+    # a sentence budget of zero leaves only the scores and word overlap: the same order here
+    assert rescore("weeks of paid parental leave other parent", hits, FakeEmbedder(), sentences_embedded=0)[0].chunk.id == "b"
+    assert rescore("anything", hits[:1], FakeEmbedder()) == hits[:1]  # one hit: nothing to reorder

@@ -156,12 +156,13 @@ def finetune(settings: Settings, *, budget_minutes: float | None = None, max_ste
 
 def answer_options(settings: Settings):
     from qa import AnswerOptions
+    from qa.evidence import EvidenceOptions
 
     a = settings.answer
     return AnswerOptions(
         k=a.k, min_confidence=a.min_confidence, coverage_weight=a.coverage_weight,
         min_support=a.min_support, on_unsupported=a.on_unsupported, style=a.style, quote_from=a.quote_from,
-        max_tokens=settings.generator.max_tokens,
+        max_tokens=settings.generator.max_tokens, evidence=EvidenceOptions(rescore_candidates=a.rescore_candidates),
     )
 
 

@@ -76,6 +76,8 @@ class AnswerSettings:
     on_unsupported: str = "quote"  # quote | abstain
     style: str = "both"  # both | generated | quote
     quote_from: str = "best-match"  # the passage quoted and cited: best-match (covers most of the question) | top
+    #: candidates reordered by their best sentence before the best k are kept; 0 turns it off
+    rescore_candidates: int = 20
 
 
 @dataclass
@@ -259,6 +261,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"answer.style = {s.answer.style!r}; use both, generated or quote")
     if s.answer.quote_from not in ("best-match", "top"):
         raise ConfigError(f"answer.quote_from = {s.answer.quote_from!r}; use best-match or top")
+    if s.answer.rescore_candidates < 0:
+        raise ConfigError(f"answer.rescore_candidates = {s.answer.rescore_candidates}; use 0 (off) or a count, e.g. 20")
     if s.answer.on_unsupported not in ("quote", "abstain"):
         raise ConfigError(f"answer.on_unsupported = {s.answer.on_unsupported!r}; use quote or abstain")
     names = [src.name.strip("/") for src in s.sources]
