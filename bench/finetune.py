@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -40,6 +41,10 @@ def main() -> None:
     ap.add_argument("--unanswerable", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reuse", metavar="VERSION", help="evaluate an existing version instead of training")
+    ap.add_argument("--admin-questions", action="store_true",
+                    help="also train on the set's other questions (not in the measured sample), as an admin's "
+                         "question file would be: the measured questions are never trained on")
+    ap.add_argument("--max-admin", type=int, default=300)
     args = ap.parse_args()
     embedder = make_embedder("all-MiniLM-L6-v2")
     base = TransformersGenerator(cache_dir=ROOT / ".bench-cache" / "models")
@@ -49,20 +54,25 @@ def main() -> None:
     for name in args.sets:
         index, _ = build_qa_index(name, embedder, False)
         versions = ModelVersions(CACHE / f"finetune-{name}")
+        qset = load_question_set(set_dir(name))
+        ans = [q for q in qset.questions if q["answerable"]]  # retrieval is measured on all of them
+        measured = sample_questions(qset.questions, args.answerable, args.unanswerable, args.seed)
+        taken = {id(q) for q in measured}
+        admin = [q for q in qset.questions if id(q) not in taken] if args.admin_questions else []
+        if len(admin) > args.max_admin:  # an admin's file is tens to hundreds of questions
+            admin = random.Random(args.seed).sample(admin, args.max_admin)
         t0 = time.perf_counter()
         if args.reuse:
             version = versions.get(args.reuse)
         else:
             version = run_finetune(
-                index, base, versions, options=FinetuneOptions(budget_s=args.budget_minutes * 60,
+                index, base, versions, admin_questions=admin, options=FinetuneOptions(budget_s=args.budget_minutes * 60,
                                                                max_examples=args.max_examples, eval_questions=30),
                 on_stage=lambda stage, info: print(f"{name}: {stage} {info}", file=sys.stderr, flush=True)
                 if not stage.endswith("-step") else None,
             )
         finetune_s = time.perf_counter() - t0
-        qset = load_question_set(set_dir(name))
-        ans = [q for q in qset.questions if q["answerable"]]  # retrieval is measured on all of them
-        qset.questions = sample_questions(qset.questions, args.answerable, args.unanswerable, args.seed)
+        qset.questions = measured
         tuned = TransformersGenerator(str(version.generator)) if version.generator else None
         reranker = CrossEncoderReranker(version.reranker) if version.reranker else None
         if reranker is None and (version.path / "reranker").exists():
@@ -84,7 +94,7 @@ def main() -> None:
             rows[label] = answer_all(f"{name} {label}", Answerer(index, gen).ask, qset.questions)
             summaries[label] = summarize(rows[label])
         index.reranker = None
-        results[name] = {"version": version.id, "record": version.record, "finetune_s": round(finetune_s, 1),
+        results[name] = {"version": version.id, "admin_questions": len(admin), "record": version.record, "finetune_s": round(finetune_s, 1),
                          "retrieval": retrieval, "summaries": summaries, "rows": rows}
         print(markdown_report(f"{name}: untuned vs fine-tuned ({version.id})", summaries).strip())
         print("retrieval (answerable questions, top 5): " + json.dumps(

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from qa.answer import ABSTAIN_TEXT, Passage
-from qa.evidence import EvidenceOptions, select_evidence
+from qa.evidence import EvidenceOptions, retrieve, select_evidence
 from qa.prompt import build_messages
 from qa.text import sentences
 from retrieval import Chunk, Hit, Index, SearchFilter
@@ -57,6 +57,8 @@ class Example:
     kind: str = "synthetic"  # synthetic | teacher | admin | feedback | negative
     split: str = "train"  # train | heldout
     support: str = ""  # the sentence that states the answer: what the model learns to say
+    #: for a negative: another document's question, whose passages are shown with this question
+    decoy: str = ""
 
     def to_question(self) -> dict:
         """The example in the shared eval layout, for scoring with qa.evaluate."""
@@ -180,6 +182,32 @@ def teacher_pairs(teacher, chunk: Chunk) -> list[tuple[str, str]]:
     return []
 
 
+def _admin_holder(q: dict, chunks: list[Chunk], min_overlap: float = 0.5) -> tuple[Chunk, str] | None:
+    """The chunk an admin's question is answered from, and what the model should learn to say.
+
+    A gold answer copied from the document (a span) teaches its sentence, as the synthetic
+    questions do; a written answer (not found word for word) is taught as the admin wrote it,
+    from the chunk of its evidence document (and page) that shares most of its words."""
+    from qa.text import content_terms
+
+    docs = {e["doc"] for e in q.get("evidence", [])}
+    pages = {(e["doc"], e.get("page")) for e in q.get("evidence", []) if e.get("page") is not None}
+    gold = _clean(q["answers"][0])
+    mine = [c for c in chunks if c.doc in docs and (not pages or (c.doc, c.page) in pages)] or \
+        [c for c in chunks if c.doc in docs]
+    for c in mine:
+        if gold.lower() in c.text.lower():
+            sent = next((s for s in sentences(c.text) if gold.lower() in s.lower()), gold)
+            return c, _trim(sent)
+    terms = set(content_terms(gold))
+    if not terms or not mine:
+        return None
+    best = max(mine, key=lambda c: len(terms & set(content_terms(c.text))))
+    if len(terms & set(content_terms(best.text))) < min_overlap * len(terms):
+        return None
+    return best, _trim(gold, 80)
+
+
 def build_training_set(
     index: Index,
     *,
@@ -231,13 +259,12 @@ def build_training_set(
     for q in admin_questions:
         if not q.get("answerable", True) or not q.get("answers"):
             continue
-        docs = {e["doc"] for e in q.get("evidence", [])}
-        gold = q["answers"][0]
-        holder = next((c for c in chunks if c.doc in docs and gold.lower() in c.text.lower()), None)
-        if holder is None:
+        found = _admin_holder(q, chunks)
+        if found is None:
             continue
-        ts.examples.append(Example(q["question"], gold, holder.id, holder.doc, holder.page, "admin",
-                                   split_of(str(q.get("id") or q["question"]), heldout), _trim(gold)))
+        holder, said = found
+        ts.examples.append(Example(q["question"], q["answers"][0], holder.id, holder.doc, holder.page, "admin",
+                                   split_of(str(q.get("id") or q["question"]), heldout), said))
     for entry in feedback:
         if getattr(entry, "rating", 0) != 1 or getattr(entry, "abstained", False) or not entry.chunks:
             continue
@@ -248,8 +275,15 @@ def build_training_set(
             ts.examples.append(Example(entry.question, said, cid, by_id[cid].doc, by_id[cid].page, "feedback", "train",
                                        _trim(said)))
     positives = [e for e in ts.examples if e.split == "train"]
+    # a negative shows a question with the passages found for another document's question: the model
+    # learns to say it cannot answer from passages about something else, and nothing more (negatives
+    # built from near-miss passages of the same subject taught it to refuse answerable questions;
+    # bench/README.md, fine-tuning)
     for e in rng.sample(positives, int(len(positives) * negatives)) if positives else []:
-        ts.examples.append(Example(e.question, ABSTAIN_TEXT, "", e.doc, None, "negative", "train"))
+        others = [o for o in positives if o.doc != e.doc]
+        if others:
+            ts.examples.append(Example(e.question, ABSTAIN_TEXT, "", e.doc, None, "negative", "train",
+                                       decoy=rng.choice(others).question))
     counts.update({k: sum(1 for e in ts.examples if e.kind == k) for k in ("synthetic", "teacher", "admin", "feedback", "negative")})
     counts["train"] = len(ts.split("train"))
     counts["heldout"] = len(ts.split("heldout"))
@@ -262,16 +296,16 @@ def prompt_for(index: Index, example: Example, *, k: int = 5, evidence: Evidence
     """(messages, target) in the exact form the answerer uses: retrieved passages, numbered;
     the answering chunk among them (placed where retrieval put it, or added); the target cites it.
 
-    A negative gets the passages retrieved for its question with its own chunk left out."""
+    A negative gets the passages retrieved for its decoy (another document's question), none from its own document."""
     rng = rng or random.Random(0)
-    hits = index.search(example.question, k + 1, filter=readers)
     if example.kind == "negative":
-        hits = [h for h in hits if h.chunk.doc != example.doc][:k]
+        hits = [h for h in retrieve(index, example.decoy or example.question, k + 1, evidence, filter=readers)
+                if h.chunk.doc != example.doc][:k]
         if not hits:
             return None
         passages = select_evidence(example.question, hits, evidence)
         return build_messages(example.question, passages), ABSTAIN_TEXT
-    hits = hits[:k]
+    hits = retrieve(index, example.question, k, evidence, filter=readers)
     if not any(h.chunk.id == example.chunk_id for h in hits):
         own = index.get_chunk(example.chunk_id)
         if own is None:
@@ -280,7 +314,9 @@ def prompt_for(index: Index, example: Example, *, k: int = 5, evidence: Evidence
         hits = hits[:pos] + [Hit(own, 1.0, pos + 1)] + hits[pos:]
     passages: list[Passage] = select_evidence(example.question, hits, evidence)
     target = next((p for p in passages if p.chunk.id == example.chunk_id), None)
-    if target is None or example.answer.lower() not in target.text.lower():
+    if target is None:
+        return None
+    if example.answer.lower() in target.chunk.text.lower() and example.answer.lower() not in target.text.lower():
         return None  # the passage shown would not contain the answer: nothing to learn from it
     # the answer as a sentence that restates the question: what employees (and the checks) expect
     said = example.support or example.answer

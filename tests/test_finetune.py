@@ -135,7 +135,13 @@ def test_training_set_from_rules_teacher_admin_questions_and_feedback(make_index
                 SimpleNamespace(rating=1, abstained=False, question="What does the board pay?", answer="4 million [1].",
                                 chunks=[{"chunk_id": "s"}])]
     admin = [{"id": "a1", "question": "How long do passwords last?", "answers": ["90 days"], "answerable": True,
-              "evidence": [{"doc": "it.txt", "page": None}]}]
+              "evidence": [{"doc": "it.txt", "page": None}]},
+             # a written answer, not a span of the document: taught as written, from its document's chunk
+             {"id": "a2", "question": "Who pays for my hotel?", "answerable": True,
+              "answers": ["The company refunds hotel costs of up to EUR 140 a night."],
+              "evidence": [{"doc": "travel.txt", "page": None}]},
+             {"id": "a3", "question": "Do we get a car?", "answers": ["Every manager gets a company car."],
+              "answerable": True, "evidence": [{"doc": "travel.txt", "page": None}]}]
     from retrieval import SearchFilter
 
     ts = build_training_set(idx, readers=SearchFilter.for_groups([]), heldout=0.0, admin_questions=admin,
@@ -146,10 +152,20 @@ def test_training_set_from_rules_teacher_admin_questions_and_feedback(make_index
     assert all(e.doc != "secret.txt" for e in ts.examples)  # nor learned from, even via feedback
     t = next(e for e in ts.examples if e.kind == "teacher")
     assert t.question == "What is the mileage rate for a private car?" and t.answer == "EUR 0.30 per kilometre"
+    by_q = {e.question: e for e in ts.examples if e.kind == "admin"}
+    assert by_q["How long do passwords last?"].support == "Passwords expire after 90 days and need 12 characters"
+    hotel = by_q["Who pays for my hotel?"]
+    assert hotel.doc == "travel.txt" and hotel.support.startswith("The company refunds hotel costs")
+    assert "Do we get a car?" not in by_q  # the document does not say so: not learned
+    messages, target = prompt_for(idx, hotel, readers=SearchFilter.for_groups([]))
+    assert target.startswith("The company refunds hotel costs") and "EUR 140 per night" in messages[-1]["content"]
     leave = next(e for e in ts.examples if e.answer == "25 days")
     messages, target = prompt_for(idx, leave, readers=SearchFilter.for_groups([]))
     assert "[1]" in messages[-1]["content"] and leave.question in messages[-1]["content"]
     assert target.startswith("Every employee receives 25 days") and target.endswith("].")
-    negative = next(e for e in ts.examples if e.kind == "negative")
-    got = prompt_for(idx, negative, readers=SearchFilter.for_groups([]))
-    assert got is None or got[1] == "I could not find this in the documents."
+    negatives = [e for e in ts.examples if e.kind == "negative"]
+    assert negatives and all(e.decoy and e.decoy != e.question for e in negatives)
+    for negative in negatives:  # its question, with passages found for another document's question
+        messages, target = prompt_for(idx, negative, readers=SearchFilter.for_groups([]))
+        assert target == "I could not find this in the documents." and negative.question in messages[-1]["content"]
+        assert f"({negative.doc}" not in messages[-1]["content"]
