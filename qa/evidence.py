@@ -32,7 +32,8 @@ class EvidenceOptions:
     max_passages: int = 3
     neighbours: int = 1  # sentences kept on each side of the best one
     max_words: int = 90  # per passage
-    #: candidates retrieved and reordered by their best sentence before the best k are kept (0: off).
+    #: candidates retrieved and reordered by their best sentence before the best k are kept (k or less:
+    #: only the k are reordered).
     #: Measured (bench/README.md, 400 covid-qa and 66 contoso-hr questions): the answering document
     #: ranked first 0.740 -> 0.810 and 0.939 -> 0.955, in the top 3 0.843 -> 0.875 and 0.985 -> 1.000
     rescore_candidates: int = 20
@@ -49,7 +50,7 @@ def rescore(question: str, hits: list[Hit], embedder: Embedder, query_vector: np
     the question and the chunk's best sentence (of the ``sentences_embedded`` sentences of all
     candidates sharing most words with the question) + the share of the question's words in
     the chunk's best sentence. A hit's new score is the mean of the three, each in [0, 1]."""
-    if len(hits) < 2:
+    if not hits:
         return hits
     q_terms = set(content_terms(question))
     per_hit = [sentences(h.chunk.text) for h in hits]
@@ -81,13 +82,11 @@ def sentence_score(question_terms: set[str], sentence: str, idf: dict[str, float
 
 
 def retrieve(index, query: str, k: int, options: EvidenceOptions | None = None, *, filter=None) -> list[Hit]:
-    """The ``k`` best chunks for ``query`` as answers read them: searched through ``filter``,
-    then (unless switched off) the best ``rescore_candidates`` reordered by :func:`rescore`."""
+    """The ``k`` best chunks for ``query`` as answers read them: the best ``rescore_candidates``
+    (at least ``k``) searched through ``filter``, reordered by :func:`rescore`."""
     opt = options or EvidenceOptions()
-    if opt.rescore_candidates <= k:
-        return index.search(query, k, filter=filter)
     qv = index.embedder.embed_query(query)
-    hits = index.search(query, opt.rescore_candidates, filter=filter, query_vector=qv)
+    hits = index.search(query, max(k, opt.rescore_candidates), filter=filter, query_vector=qv)
     return rescore(query, hits, index.embedder, qv, opt.rescore_sentences)[:k]
 
 

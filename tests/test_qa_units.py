@@ -73,4 +73,7 @@ def test_rescoring_puts_the_chunk_with_the_answering_sentence_first():
     assert 0.0 <= got[1].score <= got[0].score <= 1.0
     # a sentence budget of zero leaves only the scores and word overlap: the same order here
     assert rescore("weeks of paid parental leave other parent", hits, FakeEmbedder(), sentences_embedded=0)[0].chunk.id == "b"
-    assert rescore("anything", hits[:1], FakeEmbedder()) == hits[:1]  # one hit: nothing to reorder
+    # one hit is scored too (its sentence match feeds the answerer's confidence)
+    [only] = rescore("weeks of paid parental leave", hits[1:], FakeEmbedder())
+    assert only.chunk.id == "b" and only.rank == 1 and 0.5 < only.score <= 1.0
+    assert rescore("anything", [], FakeEmbedder()) == []

@@ -70,13 +70,14 @@ class GeneratorSettings:
 @dataclass
 class AnswerSettings:
     k: int = 5
-    min_confidence: float = 0.66  # similarity + coverage_weight * coverage below this: abstain
+    #: similarity + coverage_weight * coverage + the best chunk's sentence match below this: abstain
+    min_confidence: float = 1.35
     coverage_weight: float = 0.25
     min_support: float = 0.6
     on_unsupported: str = "quote"  # quote | abstain
     style: str = "both"  # both | generated | quote
     quote_from: str = "best-match"  # the passage quoted and cited: best-match (covers most of the question) | top
-    #: candidates reordered by their best sentence before the best k are kept; 0 turns it off
+    #: candidates reordered by their best sentence before the best k are kept (k or less: only those k)
     rescore_candidates: int = 20
 
 
@@ -262,7 +263,7 @@ def _validate(s: Settings) -> None:
     if s.answer.quote_from not in ("best-match", "top"):
         raise ConfigError(f"answer.quote_from = {s.answer.quote_from!r}; use best-match or top")
     if s.answer.rescore_candidates < 0:
-        raise ConfigError(f"answer.rescore_candidates = {s.answer.rescore_candidates}; use 0 (off) or a count, e.g. 20")
+        raise ConfigError(f"answer.rescore_candidates = {s.answer.rescore_candidates}; use a count, e.g. 20")
     if s.answer.on_unsupported not in ("quote", "abstain"):
         raise ConfigError(f"answer.on_unsupported = {s.answer.on_unsupported!r}; use quote or abstain")
     names = [src.name.strip("/") for src in s.sources]
