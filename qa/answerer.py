@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from qa.answer import ABSTAIN_TEXT, Answer, Passage
-from qa.evidence import EvidenceOptions, retrieve, select_evidence
+from qa.evidence import EvidenceOptions, overlap, retrieve, select_evidence
 from qa.generators import Generator
 from qa.grounding import cited_numbers, is_abstention, question_coverage, strip_citations, support
 from qa.text import content_terms
@@ -88,8 +88,7 @@ def _context(p: Passage, neighbours: int, max_words: int) -> str:
 
 
 def _overlap(question: str, text: str) -> float:
-    q = set(content_terms(question))
-    return len(q & set(content_terms(text))) / len(q) if q else 0.0
+    return overlap(set(content_terms(question)), text)
 
 
 def _stray_numbers(answer: str, source: str, question: str, share: float = 0.6) -> set[str]:

@@ -2,10 +2,9 @@
 
 First the candidates are reordered by their best sentence (:func:`rescore`): a chunk that
 holds one sentence answering the question beats a chunk that mentions its words all over,
-which is what whole-chunk scores reward. Then:
-
-From each of the best chunks, keep the sentence that matches the question best together
-with its neighbours, so the model reads a few focused lines instead of whole chunks:
+which is what whole-chunk scores reward. Then, from each of the best chunks, keep the
+sentence that matches the question best together with its neighbours, so the model reads a
+few focused lines instead of whole chunks:
 
     question: "How many vacation days after five years?"
     chunk:    "...Every employee receives 25 days... Employees who have completed five years
@@ -40,7 +39,8 @@ class EvidenceOptions:
     rescore_sentences: int = 20  # sentences embedded per question: those sharing most words with it
 
 
-def _overlap(q_terms: set[str], text: str) -> float:
+def overlap(q_terms: set[str], text: str) -> float:
+    """Share of the question's terms (``content_terms``) found in ``text``."""
     return len(q_terms & set(content_terms(text))) / len(q_terms) if q_terms else 0.0
 
 
@@ -54,7 +54,7 @@ def rescore(question: str, hits: list[Hit], embedder: Embedder, query_vector: np
         return hits
     q_terms = set(content_terms(question))
     per_hit = [sentences(h.chunk.text) for h in hits]
-    flat = [(i, s, _overlap(q_terms, s)) for i, sents in enumerate(per_hit) for s in sents]
+    flat = [(i, s, overlap(q_terms, s)) for i, sents in enumerate(per_hit) for s in sents]
     best_overlap = [0.0] * len(hits)
     for i, _, o in flat:
         best_overlap[i] = max(best_overlap[i], o)

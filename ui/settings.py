@@ -134,6 +134,7 @@ class FinetuneSettings:
     reranker: bool = True
     heldout: float = 0.2  # share of the chunks whose questions are never trained on
     max_examples: int = 1500
+    negatives: float = 0.03  # share of training questions also taught as "I could not find this" (other passages)
     eval_questions: int = 40
     #: which documents the models may learn from: "everyone" (only those every user may read: a
     #: model must not be able to repeat a restricted document) | "all"
@@ -294,6 +295,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"finetune.train_on = {s.finetune.train_on!r}; use everyone or all")
     if s.finetune.budget_minutes <= 0:
         raise ConfigError("finetune.budget_minutes must be more than 0")
+    if not 0.0 <= s.finetune.negatives <= 0.5:
+        raise ConfigError(f"finetune.negatives = {s.finetune.negatives}; use a share between 0 and 0.5, e.g. 0.03")
     if not 0.0 < s.finetune.heldout < 1.0:
         raise ConfigError("finetune.heldout must lie between 0 and 1 (the share of questions never trained on)")
     if s.audit.retention_days < 0:
