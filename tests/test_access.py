@@ -60,7 +60,7 @@ def site(tmp_path_factory):
     (base / "archivist.toml").write_text(CONFIG)
     _write_corpus(base / "docs")
     env = {"ARCHIVIST_EMBEDDER__MODEL": "fake", "ARCHIVIST_GENERATOR__BACKEND": "fake",
-           "ARCHIVIST_ANSWER__MIN_CONFIDENCE": "0.3", "ARCHIVIST_DATA_DIR": str(base / "data"),
+           "ARCHIVIST_ANSWER__MIN_CONFIDENCE": "0.3", "ARCHIVIST_ANSWER__MATCH_WEIGHT": "0", "ARCHIVIST_DATA_DIR": str(base / "data"),
            "ARCHIVIST_CONFIG": str(base / "archivist.toml"), "ARCHIVIST_INDEX": str(base / "data" / "index")}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -26,7 +26,8 @@ def _free_port() -> int:
 @pytest.fixture
 def server(tmp_path):
     env = dict(os.environ, ARCHIVIST_EMBEDDER__MODEL="fake", ARCHIVIST_GENERATOR__BACKEND="fake",
-               ARCHIVIST_ANSWER__MIN_CONFIDENCE="0.45", ARCHIVIST_DATA_DIR=str(tmp_path / "data"),
+               ARCHIVIST_ANSWER__MIN_CONFIDENCE="0.45", ARCHIVIST_ANSWER__MATCH_WEIGHT="0",
+               ARCHIVIST_DATA_DIR=str(tmp_path / "data"),
                PYTHONPATH=str(ROOT))
     index = tmp_path / "index"
     subprocess.run([sys.executable, "-m", "ui.cli", "ingest", str(SAMPLES / "docs"), "--index", str(index), "--no-progress"],

@@ -160,6 +160,7 @@ def test_console_script_runs(tmp_path):
 def test_ask_json_and_batch(cli, ingested, tmp_path, monkeypatch):
     monkeypatch.setenv("ARCHIVIST_GENERATOR__BACKEND", "fake")
     monkeypatch.setenv("ARCHIVIST_ANSWER__MIN_CONFIDENCE", "0.3")
+    monkeypatch.setenv("ARCHIVIST_ANSWER__MATCH_WEIGHT", "0")
     code, out, err = cli("ask", "How many days of paid annual leave does an employee get?", "--json")
     assert code == 0, err
     data = json.loads(out)

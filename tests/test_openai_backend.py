@@ -99,7 +99,7 @@ def test_the_api_key_never_reaches_logs_errors_or_the_audit_log(server, tmp_path
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "hr.txt").write_text("Employees get 25 days of annual leave.")
     for k, v in {"EMBEDDER__MODEL": "fake", "GENERATOR__BACKEND": "openai", "GENERATOR__BASE_URL": server,
-                 "GENERATOR__API_KEY": key, "ACCESS__DEFAULT": "everyone", "ANSWER__MIN_CONFIDENCE": "0.1"}.items():
+                 "GENERATOR__API_KEY": key, "ACCESS__DEFAULT": "everyone", "ANSWER__MIN_CONFIDENCE": "0.1", "ANSWER__MATCH_WEIGHT": "0"}.items():
         monkeypatch.setenv(f"ARCHIVIST_{k}", v)
     assert main(["ingest", "docs", "--no-progress", "-vv"]) == 0
     assert main(["ask", "How many days of annual leave do employees get?", "--no-stream", "-vv"]) == 0

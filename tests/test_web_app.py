@@ -35,6 +35,7 @@ def app(tmp_path, samples_index, monkeypatch):
     monkeypatch.setenv("ARCHIVIST_EMBEDDER__MODEL", "fake")
     monkeypatch.setenv("ARCHIVIST_GENERATOR__BACKEND", "fake")
     monkeypatch.setenv("ARCHIVIST_ANSWER__MIN_CONFIDENCE", "0.45")  # the fake embedder's scale
+    monkeypatch.setenv("ARCHIVIST_ANSWER__MATCH_WEIGHT", "0")  # its sentence match is on that scale too
     monkeypatch.setenv("ARCHIVIST_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ARCHIVIST_INDEX", str(index))
     monkeypatch.delenv("ARCHIVIST_CONFIG", raising=False)

@@ -70,9 +70,10 @@ class GeneratorSettings:
 @dataclass
 class AnswerSettings:
     k: int = 5
-    #: similarity + coverage_weight * coverage + the best chunk's sentence match below this: abstain
+    #: similarity + coverage_weight * coverage + match_weight * the best chunk's sentence match below this: abstain
     min_confidence: float = 1.35
     coverage_weight: float = 0.25
+    match_weight: float = 1.0  # weight of the best chunk's sentence match in that sum
     min_support: float = 0.6
     on_unsupported: str = "quote"  # quote | abstain
     style: str = "both"  # both | generated | quote
