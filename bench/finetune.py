@@ -46,6 +46,7 @@ def main() -> None:
                          "question file would be: the measured questions are never trained on")
     ap.add_argument("--max-admin", type=int, default=300)
     ap.add_argument("--no-reranker", action="store_true", help="spend the whole budget on the generator")
+    ap.add_argument("--negatives", type=float, default=FinetuneOptions.negatives, help="share of abstention negatives")
     args = ap.parse_args()
     embedder = make_embedder("all-MiniLM-L6-v2")
     base = TransformersGenerator(cache_dir=ROOT / ".bench-cache" / "models")
@@ -69,6 +70,7 @@ def main() -> None:
             version = run_finetune(
                 index, base, versions, admin_questions=admin,
                 options=FinetuneOptions(budget_s=args.budget_minutes * 60, reranker=not args.no_reranker,
+                                        negatives=args.negatives,
                                         max_examples=args.max_examples, eval_questions=30),
                 on_stage=lambda stage, info: print(f"{name}: {stage} {info}", file=sys.stderr, flush=True)
                 if not stage.endswith("-step") else None,
