@@ -27,9 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import EVAL, ROOT, load_jsonl  # noqa: E402
 from bench.retrieval import build_qa_index  # noqa: E402
-from qa.answerer import AnswerOptions, _overlap  # noqa: E402
+from qa.answerer import AnswerOptions, _overlap, confidence  # noqa: E402
 from qa.evidence import EvidenceOptions, rescore, select_evidence  # noqa: E402
-from qa.grounding import question_coverage  # noqa: E402
 from retrieval import make_embedder  # noqa: E402
 
 
@@ -51,10 +50,10 @@ def measure(index, questions: list[dict], opt: AnswerOptions) -> dict:
                                                                                ev.rescore_sentences)[: opt.k])):
             passages = select_evidence(text, hits, ev)
             best = max(passages, key=lambda p: (_overlap(text, p.best_sentence), -p.n))
-            base = max((h.dense or 0.0) for h in hits) + opt.coverage_weight * question_coverage(text, hits)
+            c = confidence(text, hits, opt)
             row[label] = {"first": hits[0].chunk.doc in gold, "top3": any(h.chunk.doc in gold for h in hits[:3]),
-                          "quoted": best.chunk.doc in gold, "old_conf": base,
-                          "conf": base + opt.match_weight * hits[0].score}
+                          "quoted": best.chunk.doc in gold, "old_conf": c.value - opt.match_weight * c.match,
+                          "conf": c.value}
         rows.append(row)
     ans = [r for r in rows if r["answerable"]]
     una = [r for r in rows if not r["answerable"]]

@@ -98,8 +98,8 @@ def main() -> None:
             rows[label] = answer_all(f"{name} {label}", Answerer(index, gen).ask, qset.questions)
             summaries[label] = summarize(rows[label])
         index.reranker = None
-        results[name] = {"version": version.id, "admin_questions": len(admin), "record": version.record, "finetune_s": round(finetune_s, 1),
-                         "retrieval": retrieval, "summaries": summaries, "rows": rows}
+        results[name] = {"version": version.id, "admin_questions": len(admin), "record": version.record,
+                         "finetune_s": round(finetune_s, 1), "retrieval": retrieval, "summaries": summaries, "rows": rows}
         print(markdown_report(f"{name}: untuned vs fine-tuned ({version.id})", summaries).strip())
         print("retrieval (answerable questions, top 5): " + json.dumps(
             {k: {m: v.get(m) for m in ("evidence_doc@5", "evidence_page@5", "mrr_doc@5")} for k, v in retrieval.items()}))

@@ -112,6 +112,24 @@ def _stray_numbers(answer: str, source: str, question: str, share: float = 0.6) 
     return wanted - relevant
 
 
+@dataclass
+class Confidence:
+    """How close what was found comes to the question; below ``min_confidence`` the answerer abstains."""
+
+    similarity: float  # best cosine among the hits
+    coverage: float  # share of the question's words found in the best hits
+    match: float  # the best hit's sentence-level score (qa.evidence.rescore)
+    value: float  # similarity + coverage_weight * coverage + match_weight * match
+
+
+def confidence(question: str, hits: list, options: AnswerOptions) -> Confidence:
+    similarity = max((h.dense or 0.0) for h in hits) if hits else 0.0
+    coverage = question_coverage(question, hits)
+    match = hits[0].score if hits else 0.0
+    value = similarity + options.coverage_weight * coverage + options.match_weight * match
+    return Confidence(similarity, coverage, match, value)
+
+
 class Answerer:
     def __init__(self, index: Index, generator: Generator, options: AnswerOptions | None = None):
         self.index = index
@@ -153,13 +171,10 @@ class Answerer:
             timings["total_s"] = time.perf_counter() - t0
             return Answer(question, text, abstained, cited, passages, timings, reason, search_query, hits)
 
-        similarity = max((h.dense or 0.0) for h in hits) if hits else 0.0
-        coverage = question_coverage(query, hits)
-        match = hits[0].score if hits else 0.0
-        confidence = similarity + opt.coverage_weight * coverage + opt.match_weight * match
-        if not hits or confidence < opt.min_confidence:
-            yield done(ABSTAIN_TEXT, True, [], f"nothing close enough (similarity {similarity:.2f}, coverage "
-                                               f"{coverage:.2f}, sentence match {match:.2f})")
+        c = confidence(query, hits, opt)
+        if not hits or c.value < opt.min_confidence:
+            yield done(ABSTAIN_TEXT, True, [], f"nothing close enough (similarity {c.similarity:.2f}, coverage "
+                                               f"{c.coverage:.2f}, sentence match {c.match:.2f})")
             return
 
         best = passages[0]

@@ -29,7 +29,7 @@ from typing import Callable, Iterable
 from qa.answer import ABSTAIN_TEXT, Passage
 from qa.evidence import EvidenceOptions, retrieve, select_evidence
 from qa.prompt import build_messages
-from qa.text import sentences
+from qa.text import content_terms, sentences
 from retrieval import Chunk, Hit, Index, SearchFilter
 
 _UNIT = r"(?:days?|weeks?|months?|years?|hours?|minutes?|seconds?|percent|per cent|%|times|people|employees|members|" \
@@ -188,13 +188,11 @@ def _admin_holder(q: dict, chunks: list[Chunk], min_overlap: float = 0.5) -> tup
     A gold answer copied from the document (a span) teaches its sentence, as the synthetic
     questions do; a written answer (not found word for word) is taught as the admin wrote it,
     from the chunk of its evidence document (and page) that shares most of its words."""
-    from qa.text import content_terms
-
     docs = {e["doc"] for e in q.get("evidence", [])}
     pages = {(e["doc"], e.get("page")) for e in q.get("evidence", []) if e.get("page") is not None}
     gold = _clean(q["answers"][0])
-    mine = [c for c in chunks if c.doc in docs and (not pages or (c.doc, c.page) in pages)] or \
-        [c for c in chunks if c.doc in docs]
+    in_docs = [c for c in chunks if c.doc in docs]
+    mine = [c for c in in_docs if (c.doc, c.page) in pages] or in_docs  # its pages, else its documents
     for c in mine:
         if gold.lower() in c.text.lower():
             sent = next((s for s in sentences(c.text) if gold.lower() in s.lower()), gold)
@@ -202,8 +200,9 @@ def _admin_holder(q: dict, chunks: list[Chunk], min_overlap: float = 0.5) -> tup
     terms = set(content_terms(gold))
     if not terms or not mine:
         return None
-    best = max(mine, key=lambda c: len(terms & set(content_terms(c.text))))
-    if len(terms & set(content_terms(best.text))) < min_overlap * len(terms):
+    shared = {c.id: len(terms & set(content_terms(c.text))) for c in mine}
+    best = max(mine, key=lambda c: shared[c.id])
+    if shared[best.id] < min_overlap * len(terms):
         return None
     return best, _trim(gold, 80)
 
