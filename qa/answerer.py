@@ -140,6 +140,16 @@ class Answerer:
         if self.options.style not in ("generated", "quote", "both"):
             raise ValueError("style must be 'generated', 'quote' or 'both'")
 
+    def _refused(self, draft: str, passages: list[Passage], question: str) -> bool:
+        """The model said it found no answer. Company documents say "does not provide coverage" and
+        "cannot find an in-network provider" too: a draft the passages back word for word is an answer."""
+        if ABSTAIN_TEXT.lower() in draft.lower():
+            return True
+        if not is_abstention(draft):
+            return False
+        s = support(draft, " ".join(p.chunk.text for p in passages), question)
+        return not (s.ok and s.score >= self.options.min_support)
+
     def ask(self, question: str, *, filter: SearchFilter | None = None) -> Answer:
         answer = None
         for event in self.stream(question, filter=filter):
@@ -206,7 +216,7 @@ class Answerer:
         by_n = {p.n: p for p in passages}
         cited = [by_n[n] for n in dict.fromkeys(cited_numbers(draft)) if n in by_n]
 
-        if draft and not is_abstention(draft):
+        if draft and not self._refused(draft, passages, question):
             if not cited:  # the model forgot to cite: attach the passage that backs it best
                 backing = max(passages, key=lambda p: support(draft, p.chunk.text, question).score)
                 cited = [backing]

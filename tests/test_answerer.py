@@ -63,6 +63,16 @@ def test_model_abstention_falls_back_to_the_evidence(index):
     assert not ans.abstained and "25 days" in ans.text
 
 
+def test_a_sourced_negative_sentence_is_an_answer_not_a_refusal(index):
+    # "does not contain"/"not include" also occur in documents: copied from a passage, it is an answer
+    reply = "Unused days expire in March and do not contain sick leave [1]."
+    ans = _answerer(index, FakeGenerator(reply=reply)).ask("When do unused days of annual leave expire?")
+    assert ans.reason.startswith("generated") and ans.text.startswith("Unused days expire in March")
+    shy = FakeGenerator(reply="The passages do not mention when it happens.")
+    ans = _answerer(index, shy).ask("When do unused days of annual leave expire?")
+    assert "found no answer" in ans.reason and "March" in ans.text
+
+
 def test_uncited_answer_gets_its_best_source(index):
     ans = _answerer(index, FakeGenerator(reply="Use the VPN with your badge and PIN.")).ask("How do I connect to the VPN?")
     assert ans.text.endswith("[1]") or ans.text.endswith("[2]")
