@@ -135,7 +135,9 @@ class FinetuneSettings:
     reranker: bool = True
     heldout: float = 0.2  # share of the chunks whose questions are never trained on
     max_examples: int = 1500
-    negatives: float = 0.03  # share of training questions also taught as "I could not find this" (other passages)
+    #: share of training questions also taught as "I could not find this" (with other passages); off:
+    #: the confidence rule abstains, and taught refusals cost answerable questions (bench/README.md)
+    negatives: float = 0.0
     eval_questions: int = 40
     #: which documents the models may learn from: "everyone" (only those every user may read: a
     #: model must not be able to repeat a restricted document) | "all"
