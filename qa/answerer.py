@@ -46,6 +46,12 @@ class AnswerOptions:
     #: answer followed by the sentence of the source that supports it
     style: str = "both"
     quote_neighbours: int = 2  # sentences quoted around the supporting one ("both")
+    #: what a rejected draft is replaced by: "sentence" (the best evidence sentence) or "context" (with
+    #: its neighbours, as a generated answer's quote is shown in style "both")
+    fallback: str = "context"
+    #: style "both": a draft copied word for word from its source is shown once, inside the quote of its
+    #: sentence's context, instead of twice
+    extract_in_context: bool = True
     quote_words: int = 120
     max_tokens: int = 64
     stop_after_sentence: bool = True  # small models answer in the first sentence, then ramble
@@ -68,23 +74,37 @@ def _first_sentence(text: str) -> str | None:
     return None
 
 
-def _context(p: Passage, neighbours: int, max_words: int) -> str:
-    """The supporting sentence of a passage with ``neighbours`` sentences of its chunk on each side."""
+def _context(p: Passage, neighbours: int, max_words: int, around: str | None = None) -> str:
+    """The supporting sentence of a passage (or ``around``, one of its chunk's sentences) with
+    ``neighbours`` sentences of its chunk on each side."""
     from qa.text import sentences
 
     sents = sentences(p.chunk.text)
+    centre = around or p.best_sentence
     try:
-        i = sents.index(p.best_sentence)
+        i = sents.index(centre)
     except ValueError:
         return p.text
     picked = sents[max(0, i - neighbours) : i + neighbours + 1]
     while len(" ".join(picked).split()) > max_words and len(picked) > 1:
         # drop from the side farther from the supporting sentence
-        if picked[0] != p.best_sentence and (picked[-1] == p.best_sentence or len(picked[0]) >= len(picked[-1])):
+        if picked[0] != centre and (picked[-1] == centre or len(picked[0]) >= len(picked[-1])):
             picked = picked[1:]
         else:
             picked = picked[:-1]
     return " ".join(picked)
+
+
+def _extracted(draft: str, p: Passage) -> str | None:
+    """The sentence of the passage's chunk that the draft copies word for word, nearly whole (a short
+    span such as "Employees get 25 days" is a direct answer worth showing before the quote)."""
+    from qa.text import sentences
+
+    body = re.sub(r"^[\W_]+|[\W_]+$", "", strip_citations(draft)).lower()
+    words = len(body.split())
+    if words < 4:
+        return None
+    return next((x for x in sentences(p.chunk.text) if body in x.lower() and words >= 0.66 * len(x.split())), None)
 
 
 def _overlap(question: str, text: str) -> float:
@@ -139,6 +159,8 @@ class Answerer:
             raise ValueError("on_unsupported must be 'quote' or 'abstain'")
         if self.options.style not in ("generated", "quote", "both"):
             raise ValueError("style must be 'generated', 'quote' or 'both'")
+        if self.options.fallback not in ("sentence", "context"):
+            raise ValueError("fallback must be 'sentence' or 'context'")
 
     def _refused(self, draft: str, passages: list[Passage], question: str) -> bool:
         """The model said it found no answer. Company documents say "does not provide coverage" and
@@ -241,8 +263,11 @@ class Answerer:
                 text = draft
                 if opt.style == "both":
                     src = cited[0]
-                    quoted = strip_citations(_context(src, opt.quote_neighbours, opt.quote_words))
-                    if quoted and quoted.lower() not in draft.lower():
+                    extract = _extracted(draft, src) if opt.extract_in_context else None
+                    quoted = strip_citations(_context(src, opt.quote_neighbours, opt.quote_words, extract))
+                    if extract and quoted:
+                        text = f"“{quoted}” [{src.n}]"
+                    elif quoted and quoted.lower() not in draft.lower():
                         text = f"{draft}\n\n“{quoted}” [{src.n}]"
                 yield done(text, False, cited, f"generated (support {s.score:.2f})")
                 return
@@ -258,4 +283,6 @@ class Answerer:
         if opt.on_unsupported == "abstain":
             yield done(ABSTAIN_TEXT, True, [], why)
             return
+        if opt.fallback == "context":
+            quote = f"“{strip_citations(_context(best, opt.quote_neighbours, opt.quote_words))}” [{best.n}]"
         yield done(quote, False, [best], f"quoted: {why}")

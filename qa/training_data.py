@@ -213,7 +213,7 @@ def build_training_set(
     readers: SearchFilter | None = None,
     heldout: float = 0.2,
     max_examples: int = 2000,
-    negatives: float = 0.15,
+    negatives: float = 0.0,
     admin_questions: Iterable[dict] = (),
     feedback: Iterable = (),
     teacher=None,

@@ -1,6 +1,7 @@
 import pytest
 
 from qa import ABSTAIN_TEXT, Answer, Answerer, AnswerOptions, FakeGenerator
+from qa.grounding import strip_citations
 from retrieval import Chunk, DocumentInfo, SearchFilter
 
 
@@ -84,7 +85,13 @@ def test_streaming_yields_text_then_the_answer(index):
     assert all(isinstance(e, str) for e in events[:-1]) and len(events) > 2
     assert isinstance(events[-1], Answer)
     streamed = " ".join("".join(events[:-1]).split())
-    assert events[-1].text.startswith(streamed)  # then the supporting passage, quoted
+    # the fake copies its passage's sentence: shown once, inside the quote of that sentence's context
+    assert strip_citations(streamed) in events[-1].text and events[-1].text.startswith("“")
+    assert "Unused days expire in March." in events[-1].text
+    paraphrase = FakeGenerator(reply="Each employee gets 25 days of paid annual leave [1].")
+    events = list(_answerer(index, paraphrase).stream("How many days of paid annual leave does every employee get?"))
+    streamed = " ".join("".join(events[:-1]).split())
+    assert events[-1].text.startswith(streamed + "\n\n“Every employee receives")  # then its source, quoted
 
 
 def test_access_filter_reaches_the_answer(index):

@@ -145,7 +145,7 @@ def test_training_set_from_rules_teacher_admin_questions_and_feedback(make_index
     from retrieval import SearchFilter
 
     ts = build_training_set(idx, readers=SearchFilter.for_groups([]), heldout=0.0, admin_questions=admin,
-                            feedback=feedback, teacher=teacher, round_trip_k=3)
+                            feedback=feedback, teacher=teacher, round_trip_k=3, negatives=0.15)
     kinds = {e.kind for e in ts.examples}
     assert {"synthetic", "teacher", "admin", "feedback", "negative"} <= kinds
     assert teacher.calls == len(FACTS)  # one request per readable chunk; the board's chunk is never shown
