@@ -30,6 +30,7 @@ def test_file_then_env_then_flags(tmp_path):
         ({"ARCHIVIST_SEARCH__MODE": "magic"}, "use hybrid, dense or lexical"),
         ({"ARCHIVIST_SEARCH__ALPHA": "2"}, "between 0 and 1"),
         ({"ARCHIVIST_INGEST__OCR": "maybe"}, "not a valid bool"),
+        ({"ARCHIVIST_ANSWER__FALLBACK": "nothing"}, "use context or sentence"),
     ],
 )
 def test_bad_settings_name_the_setting(env, message):

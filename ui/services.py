@@ -162,6 +162,7 @@ def answer_options(settings: Settings):
     return AnswerOptions(
         k=a.k, min_confidence=a.min_confidence, coverage_weight=a.coverage_weight, match_weight=a.match_weight,
         min_support=a.min_support, on_unsupported=a.on_unsupported, style=a.style, quote_from=a.quote_from,
+        fallback=a.fallback,
         max_tokens=settings.generator.max_tokens, evidence=EvidenceOptions(rescore_candidates=a.rescore_candidates),
     )
 

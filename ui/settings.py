@@ -77,6 +77,7 @@ class AnswerSettings:
     min_support: float = 0.6
     on_unsupported: str = "quote"  # quote | abstain
     style: str = "both"  # both | generated | quote
+    fallback: str = "context"  # a rejected draft becomes: context (its best sentence with neighbours) | sentence
     quote_from: str = "best-match"  # the passage quoted and cited: best-match (covers most of the question) | top
     #: candidates reordered by their best sentence before the best k are kept (k or less: only those k)
     rescore_candidates: int = 20
@@ -270,6 +271,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"answer.rescore_candidates = {s.answer.rescore_candidates}; use a count, e.g. 20")
     if s.answer.on_unsupported not in ("quote", "abstain"):
         raise ConfigError(f"answer.on_unsupported = {s.answer.on_unsupported!r}; use quote or abstain")
+    if s.answer.fallback not in ("context", "sentence"):
+        raise ConfigError(f"answer.fallback = {s.answer.fallback!r}; use context or sentence")
     names = [src.name.strip("/") for src in s.sources]
     for i, src in enumerate(s.sources):
         if not src.path:
