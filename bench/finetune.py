@@ -6,7 +6,9 @@ For each set: `archivist finetune`'s pipeline (qa.finetune_job.run_finetune) on 
 indexed documents (training questions are written from the chunks; the set's questions are
 never seen), then the same seeded sample as bench/answers.py (40 answerable + 10
 unanswerable, seed 0) answered by the untuned and the tuned generator, with and without the
-trained reranker, plus evidence page/document in the top 5 with and without the reranker.
+trained reranker, plus evidence page/document in the top 5 with and without the reranker, and
+the generator's own sentence scored alone (draft_f1, draft_containment: before the answerer's
+checks replace or quote it).
 Writes bench/results/finetune.json and prints Markdown tables.
 """
 
@@ -30,6 +32,34 @@ from qa.finetune_job import FinetuneOptions, run_finetune  # noqa: E402
 from qa.model_versions import ModelVersions  # noqa: E402
 from retrieval import make_embedder  # noqa: E402
 from retrieval.reranker import CrossEncoderReranker  # noqa: E402
+
+
+class _DraftRecorder:
+    """Passes a generator through and keeps what it wrote for the last question (the draft, before the
+    answerer's checks and quote): the generator's own answer, scored on its own."""
+
+    def __init__(self, generator):
+        self.generator, self.text = generator, ""
+
+    def stream(self, messages, max_tokens):
+        self.text = ""
+        for piece in self.generator.stream(messages, max_tokens):
+            self.text += piece
+            yield piece
+
+    def __getattr__(self, name):
+        return getattr(self.generator, name)
+
+
+def draft_scores(rows: list[dict], drafts: list[str]) -> dict:
+    """Token F1 and containment of the drafts alone, on the answerable questions (no draft: 0)."""
+    from qa.grounding import strip_citations
+    from qa.metrics import contained, token_f1
+
+    pairs = [(strip_citations(d), r["gold"]) for r, d in zip(rows, drafts) if r["answerable"]]
+    n = max(len(pairs), 1)
+    return {"draft_f1": round(sum(token_f1(d, g) for d, g in pairs) / n, 4),
+            "draft_containment": round(sum(contained(d, g) for d, g in pairs) / n, 4)}
 
 
 def main() -> None:
@@ -95,12 +125,25 @@ def main() -> None:
         summaries, rows = {}, {}
         for label, (gen, rr) in variants.items():
             index.reranker = rr
-            rows[label] = answer_all(f"{name} {label}", Answerer(index, gen).ask, qset.questions)
-            summaries[label] = summarize(rows[label])
+            recorder, drafts = _DraftRecorder(gen), []
+            answerer = Answerer(index, recorder)
+
+            def ask(question: str, answerer=answerer, recorder=recorder, drafts=drafts):
+                recorder.text = ""
+                answer = answerer.ask(question)
+                drafts.append(recorder.text)
+                return answer
+
+            rows[label] = answer_all(f"{name} {label}", ask, qset.questions)
+            for row, draft in zip(rows[label], drafts):
+                row["draft"] = draft
+            summaries[label] = {**summarize(rows[label]), **draft_scores(rows[label], drafts)}
         index.reranker = None
         results[name] = {"version": version.id, "admin_questions": len(admin), "record": version.record,
                          "finetune_s": round(finetune_s, 1), "retrieval": retrieval, "summaries": summaries, "rows": rows}
         print(markdown_report(f"{name}: untuned vs fine-tuned ({version.id})", summaries).strip())
+        print("the model's own sentence (before the answerer's checks and quote): " + json.dumps(
+            {k: {m: v[m] for m in ("draft_f1", "draft_containment")} for k, v in summaries.items()}))
         print("retrieval (answerable questions, top 5): " + json.dumps(
             {k: {m: v.get(m) for m in ("evidence_doc@5", "evidence_page@5", "mrr_doc@5")} for k, v in retrieval.items()}))
         print(f"version record: {json.dumps({k: version.record.get(k) for k in ('data', 'generator_training', 'reranker', 'eval')}, default=str)[:1500]}")
