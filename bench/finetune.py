@@ -77,6 +77,8 @@ def main() -> None:
     ap.add_argument("--max-admin", type=int, default=300)
     ap.add_argument("--no-reranker", action="store_true", help="spend the whole budget on the generator")
     ap.add_argument("--negatives", type=float, default=FinetuneOptions.negatives, help="share of abstention negatives")
+    ap.add_argument("--curated-repeat", type=int, default=FinetuneOptions.curated_repeat,
+                    help="times each admin/feedback/teacher example is shown per pass")
     args = ap.parse_args()
     embedder = make_embedder("all-MiniLM-L6-v2")
     base = TransformersGenerator(cache_dir=ROOT / ".bench-cache" / "models")
@@ -100,7 +102,7 @@ def main() -> None:
             version = run_finetune(
                 index, base, versions, admin_questions=admin,
                 options=FinetuneOptions(budget_s=args.budget_minutes * 60, reranker=not args.no_reranker,
-                                        negatives=args.negatives,
+                                        negatives=args.negatives, curated_repeat=args.curated_repeat,
                                         max_examples=args.max_examples, eval_questions=30),
                 on_stage=lambda stage, info: print(f"{name}: {stage} {info}", file=sys.stderr, flush=True)
                 if not stage.endswith("-step") else None,

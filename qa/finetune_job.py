@@ -42,6 +42,9 @@ class FinetuneOptions:
     #: rule, and even 3 % taught the 135M model to refuse 7 of 40 answerable contoso-hr questions that
     #: the untuned one answered; 15 % half of them (bench/README.md, fine-tuning)
     negatives: float = 0.0
+    #: times each curated example (an admin's question, a helpful-rated answer, a teacher's question) is
+    #: shown per pass, against once for a rule-written one: they are few and written the way people ask
+    curated_repeat: int = 3
     eval_questions: int = 40  # held-out questions answered before and after
     seed: int = 0
     lora: LoraOptions = field(default_factory=LoraOptions)
@@ -52,6 +55,21 @@ def _stage(on_stage, name: str, **info) -> None:
     log.info("%s %s", name, info or "")
     if on_stage:
         on_stage(name, info)
+
+
+CURATED = ("admin", "feedback", "teacher")
+
+
+def training_pairs(index: Index, examples: list[Example], answer_options: AnswerOptions, readers,
+                   curated_repeat: int = 1, rng: random.Random | None = None) -> list[tuple[list[dict], str]]:
+    """(messages, target) for each example, in the answerer's prompt format; curated examples repeated."""
+    rng = rng or random.Random(0)
+    pairs = []
+    for e in examples:
+        pair = prompt_for(index, e, k=answer_options.k, evidence=answer_options.evidence, readers=readers, rng=rng)
+        if pair is not None:
+            pairs += [pair] * (max(1, curated_repeat) if e.kind in CURATED else 1)
+    return pairs
 
 
 def _chunk_hit(index: Index, examples: list[Example], k: int, rerank: bool, readers) -> float:
@@ -125,8 +143,7 @@ def run_finetune(
         tuned = None
         if opt.generator:
             rng = random.Random(opt.seed)
-            pairs = [p for p in (prompt_for(index, e, k=answer_options.k, evidence=answer_options.evidence,
-                                            readers=readers, rng=rng) for e in train) if p is not None]
+            pairs = training_pairs(index, train, answer_options, readers, opt.curated_repeat, rng)
             _stage(on_stage, "generator", examples=len(pairs), budget_s=gen_budget)
             lora = LoraOptions(**{**asdict(opt.lora), "budget_s": gen_budget})
             record["generator_training"] = train_lora(

@@ -169,3 +169,21 @@ def test_training_set_from_rules_teacher_admin_questions_and_feedback(make_index
         messages, target = prompt_for(idx, negative, readers=SearchFilter.for_groups([]))
         assert target == "I could not find this in the documents." and negative.question in messages[-1]["content"]
         assert f"({negative.doc}" not in messages[-1]["content"]
+
+
+def test_curated_examples_are_shown_more_often_than_rule_written_ones(make_index):
+    from qa import AnswerOptions
+    from qa.finetune_job import training_pairs
+    from qa.training_data import Example
+    from retrieval import Chunk, DocumentInfo
+
+    idx = make_index()
+    with idx.writer() as w:
+        w.add_document(DocumentInfo(doc="leave.txt"), [Chunk(id="c1", doc="leave.txt", text=FACTS["leave.txt"])])
+        w.commit()
+    rule = Example("Every employee receives how many days of paid annual leave per year?", "25 days", "c1", "leave.txt")
+    admin = Example("How much leave do I get?", "25 days", "c1", "leave.txt", kind="admin")
+    pairs = training_pairs(idx, [rule, admin], AnswerOptions(), None, curated_repeat=3)
+    assert len(pairs) == 4
+    assert sum(1 for messages, _ in pairs if "How much leave do I get?" in messages[-1]["content"]) == 3
+    assert all("25 days" in target and target.endswith("[1].") for _, target in pairs)

@@ -31,6 +31,7 @@ def test_file_then_env_then_flags(tmp_path):
         ({"ARCHIVIST_SEARCH__ALPHA": "2"}, "between 0 and 1"),
         ({"ARCHIVIST_INGEST__OCR": "maybe"}, "not a valid bool"),
         ({"ARCHIVIST_ANSWER__FALLBACK": "nothing"}, "use context or sentence"),
+        ({"ARCHIVIST_FINETUNE__CURATED_REPEAT": "0"}, "use a count from 1 to 20"),
     ],
 )
 def test_bad_settings_name_the_setting(env, message):

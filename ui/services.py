@@ -136,7 +136,7 @@ def finetune(settings: Settings, *, budget_minutes: float | None = None, max_ste
     options = FinetuneOptions(
         budget_s=(budget_minutes or f.budget_minutes) * 60, generator=f.generator if generator is None else generator,
         reranker=f.reranker if reranker is None else reranker, heldout=f.heldout, max_examples=f.max_examples,
-        eval_questions=f.eval_questions, negatives=f.negatives,
+        eval_questions=f.eval_questions, negatives=f.negatives, curated_repeat=f.curated_repeat,
         lora=LoraOptions(lora_r=f.lora_r, lora_alpha=2 * f.lora_r, lr=f.learning_rate, max_steps=max_steps),
     )
     teacher = None

@@ -139,6 +139,9 @@ class FinetuneSettings:
     #: share of training questions also taught as "I could not find this" (with other passages); off:
     #: the confidence rule abstains, and taught refusals cost answerable questions (bench/README.md)
     negatives: float = 0.0
+    #: times each of your own questions (--questions), helpful-rated answer or teacher question is shown per
+    #: pass, against once for a rule-written one (bench/README.md, fine-tuning)
+    curated_repeat: int = 3
     eval_questions: int = 40
     #: which documents the models may learn from: "everyone" (only those every user may read: a
     #: model must not be able to repeat a restricted document) | "all"
@@ -301,6 +304,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"finetune.train_on = {s.finetune.train_on!r}; use everyone or all")
     if s.finetune.budget_minutes <= 0:
         raise ConfigError("finetune.budget_minutes must be more than 0")
+    if not 1 <= s.finetune.curated_repeat <= 20:
+        raise ConfigError(f"finetune.curated_repeat = {s.finetune.curated_repeat}; use a count from 1 to 20, e.g. 3")
     if not 0.0 <= s.finetune.negatives <= 0.5:
         raise ConfigError(f"finetune.negatives = {s.finetune.negatives}; use a share between 0 and 0.5, e.g. 0.03")
     if not 0.0 < s.finetune.heldout < 1.0:
