@@ -1,30 +1,33 @@
-"""Answer quality: Archivist's answerer against a naive pipeline with the same small model.
+"""Answer quality, the product's way: index built and calibrated as `archivist ingest` does,
+questions answered as `archivist ask --questions --json` does, against a naive pipeline.
 
-    .venv/bin/python bench/answers.py [--sets contoso-hr covid-qa data-samples] [--limit 50]
+    .venv/bin/python bench/answers.py [--sets contoso-hr covid-qa data-samples] [--phrasing extract model]
 
-Naive baseline: the top-3 chunks stuffed into one prompt, the model's reply taken as the
-answer (the usual tutorial pipeline). Both run on the same index, the same questions
-(a seeded sample of up to 40 answerable + 10 unanswerable per set, as in the issue's
-measurements) and the same SmolLM2-135M-Instruct. Updates bench/results/answers.json (the
-sets and pipelines of this run; the others stay) and prints Markdown tables.
+Questions: every question of contoso-hr and data-samples; for covid-qa (and any set over
+``--max-answerable``), the answerable questions sorted by id, then a seeded sample of 300, plus
+every unanswerable one. Per set: the short answer and the whole text shown (containment, F1),
+citation precision, first citation on an evidence page, abstention both ways, how often the
+answer is only a quote, latency. Naive baseline (``--naive``): the top-3 chunks stuffed into one
+prompt, the model's reply taken as the answer. Updates bench/results/answers.json (the sets and
+pipelines of this run; the others stay) and prints Markdown tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import EVAL, ROOT, answer_all, sample_questions  # noqa: E402
-from bench.retrieval import build_qa_index  # noqa: E402
-from qa import ABSTAIN_TEXT, Answer, Answerer, Passage, TransformersGenerator  # noqa: E402
+from bench.common import CACHE, EVAL, ROOT, answer_all  # noqa: E402
+from qa import ABSTAIN_TEXT, Answer, Passage  # noqa: E402
 from qa.evaluate import load_question_set, markdown_report, summarize  # noqa: E402
 from qa.grounding import is_abstention  # noqa: E402
-from retrieval import make_embedder  # noqa: E402
 
 NAIVE_PROMPT = "Use the following context to answer the question.\n\nContext:\n{context}\n\nQuestion: {question}\nAnswer:"
 
@@ -45,7 +48,7 @@ class NaivePipeline:
         t2 = time.perf_counter()
         cited = [Passage(i + 1, h.chunk, h.chunk.text, h.score) for i, h in enumerate(hits)]
         abstained = is_abstention(text)
-        return Answer(question, text or ABSTAIN_TEXT, abstained, [] if abstained else cited, cited,
+        return Answer(question, text or ABSTAIN_TEXT, "", abstained, [] if abstained else cited, cited,
                       {"retrieve_s": t1 - t0, "generate_s": t2 - t1, "total_s": t2 - t0}, "naive", None, hits)
 
 
@@ -53,44 +56,79 @@ def set_dir(name: str) -> Path:
     return ROOT / "data-samples" if name == "data-samples" else EVAL / name
 
 
+def pick_questions(questions: list[dict], max_answerable: int, seed: int) -> list[dict]:
+    """Every question of a small set; of a large one, answerable sorted by id then a seeded sample,
+    plus every unanswerable one."""
+    ans = sorted((q for q in questions if q["answerable"]), key=lambda q: q["id"])
+    una = [q for q in questions if not q["answerable"]]
+    if len(ans) > max_answerable:
+        ans = random.Random(seed).sample(ans, max_answerable)
+    return ans + una
+
+
+def product_index(name: str, settings, rebuild: bool = False):
+    """The set's index as `archivist ingest` builds it (default settings), calibrated after it."""
+    import shutil
+
+    from ingest import discover
+    from ui.services import after_ingest, make_ingestor, open_index
+
+    path = CACHE / f"product-{name}"
+    if rebuild and path.exists():
+        shutil.rmtree(path)
+    settings = replace(settings, index=str(path), data_dir=path.parent)
+    index = open_index(settings)
+    if index.generation == 0:
+        ingestor = make_ingestor(settings, index)
+        try:
+            ingestor.ingest(discover([set_dir(name) / "docs"]), progress=True)
+        finally:
+            ingestor.parser.close()
+            ingestor.jobs.close()
+    after_ingest(settings, index, progress=True)
+    return index, settings
+
+
 def main() -> None:
+    from ui.services import answer_options, calibrate, make_generator
+    from ui.settings import load_settings
+    from qa import Answerer
+    from qa.calibration import stored
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", nargs="+", default=["contoso-hr", "covid-qa", "data-samples"])
-    ap.add_argument("--answerable", type=int, default=40)
-    ap.add_argument("--unanswerable", type=int, default=10)
+    ap.add_argument("--max-answerable", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--skip-naive", action="store_true")
-    ap.add_argument("--styles", nargs="*", default=[], help="also run the answerer with these styles (generated, quote, both)")
+    ap.add_argument("--phrasing", nargs="+", default=["extract"], help="extract and/or model")
+    ap.add_argument("--naive", action="store_true", help="also run the naive top-3 pipeline")
+    ap.add_argument("--recalibrate", action="store_true", help="fit the threshold again even if the index has one")
+    ap.add_argument("--rebuild", action="store_true", help="ingest the set again")
+    ap.add_argument("--label", default="", help="a suffix for the result columns (e.g. a variant's name)")
     args = ap.parse_args()
-    embedder = make_embedder("all-MiniLM-L6-v2")
-    generator = TransformersGenerator(cache_dir=ROOT / ".bench-cache" / "models")
-    generator.load()
+    base = load_settings(None, env={})
+    generator = None
     results = {}
     for name in args.sets:
-        folder = set_dir(name)
-        qset = load_question_set(folder)
-        qset.questions = sample_questions(qset.questions, args.answerable, args.unanswerable, args.seed)
-        if name == "data-samples":
-            from bench.retrieval import CACHE
-            from ingest import Chunker, ChunkingOptions, Ingestor, Parser, discover
-            from retrieval import Index
-
-            index = Index(CACHE / "data-samples", embedder)
-            with Parser() as parser:
-                Ingestor(index, Chunker(embedder.count_tokens, ChunkingOptions(max_tokens=256)), parser).ingest(discover([folder / "docs"]))
-        else:
-            index, _ = build_qa_index(name, embedder, False)
-        from qa import AnswerOptions
-
-        pipelines = {"archivist": Answerer(index, generator)}
-        for style in args.styles:
-            pipelines[f"archivist ({style})"] = Answerer(index, generator, AnswerOptions(style=style))
-        if not args.skip_naive:
+        qset = load_question_set(set_dir(name))
+        questions = pick_questions(qset.questions, args.max_answerable, args.seed)
+        index, settings = product_index(name, base, args.rebuild)
+        if args.recalibrate:
+            calibrate(settings, index)
+        cal = stored(index)
+        print(f"{name}: {len(questions)} questions; threshold {cal.min_confidence if cal else 'default'}", file=sys.stderr)
+        pipelines = {}
+        for phrasing in args.phrasing:
+            if phrasing == "model" and generator is None:
+                generator = make_generator(settings)
+            opts = replace(answer_options(settings), phrasing=phrasing)
+            pipelines[f"archivist ({phrasing}){args.label}"] = Answerer(index, generator or _no_model(), opts)
+        if args.naive:
+            generator = generator or make_generator(settings)
             pipelines["naive top-3"] = NaivePipeline(index, generator)
         summaries, rows = {}, {}
         for label, pipe in pipelines.items():
-            rows[label] = answer_all(f"{name} {label}", pipe.ask, qset.questions)
-            summaries[label] = summarize(rows[label])
+            rows[label] = answer_all(f"{name} {label}", pipe.ask, questions)
+            summaries[label] = {**summarize(rows[label]), "threshold": cal.min_confidence if cal else None}
         results[name] = {"summaries": summaries, "rows": rows}
         print(markdown_report(name, summaries).strip(), flush=True)
         print(flush=True)
@@ -102,6 +140,12 @@ def main() -> None:
         entry["summaries"].update(res["summaries"])
         entry["rows"].update(res["rows"])
     out.write_text(json.dumps(merged, indent=2))
+
+
+def _no_model():
+    from qa import FakeGenerator
+
+    return FakeGenerator(reply="")  # phrasing "extract" never calls it
 
 
 if __name__ == "__main__":

@@ -27,9 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import EVAL, ROOT, load_jsonl  # noqa: E402
 from bench.retrieval import build_qa_index  # noqa: E402
-from qa.answerer import AnswerOptions, _overlap, confidence  # noqa: E402
-from qa.evidence import EvidenceOptions, rescore, select_evidence  # noqa: E402
+from qa.answerer import AnswerOptions, confidence  # noqa: E402
+from qa.evidence import EvidenceOptions, overlap, rescore, select_evidence  # noqa: E402
+from qa.text import content_terms  # noqa: E402
 from retrieval import make_embedder  # noqa: E402
+
+
+def _overlap(question: str, text: str) -> float:
+    return overlap(set(content_terms(question)), text)
 
 
 def _mean(xs) -> float | None:

@@ -70,7 +70,8 @@ def score_question(q: dict, answer, k: int = 5) -> dict:
         "id": q.get("id"),
         "question": q["question"],
         "answerable": q["answerable"],
-        "answer": answer.text,
+        "answer": answer.answer,
+        "quote": answer.quote,
         "abstained": answer.abstained,
         "reason": answer.reason,
         "gold": q["answers"],
@@ -85,7 +86,12 @@ def score_question(q: dict, answer, k: int = 5) -> dict:
             f1=token_f1(answer.text, q["answers"]) if not answer.abstained else 0.0,
             contained=contained(answer.text, q["answers"]) if not answer.abstained else False,
             content_recall=content_recall(answer.text, q["answers"]) if not answer.abstained else 0.0,
+            short_f1=token_f1(answer.answer, q["answers"]) if not answer.abstained else 0.0,
+            short_contained=contained(answer.answer, q["answers"]) if not answer.abstained else False,
+            quote_only=(not answer.answer) if not answer.abstained else None,
             cited_ok=[p.chunk.doc in gold_docs for p in answer.citations],
+            first_page_ok=((answer.citations[0].chunk.doc, answer.citations[0].chunk.page) in gold_pages)
+            if gold_pages and answer.citations else None,
         )
     return row
 
@@ -126,10 +132,14 @@ def summarize(rows: list[dict]) -> dict:
         "evidence_doc@k": _mean(r["evidence_doc"] for r in ans),
         "evidence_page@k": _mean(r["evidence_page"] for r in ans),
         "mrr": _mean(r["rr"] for r in ans),
+        "short_containment": _mean(r.get("short_contained") for r in ans),
+        "short_f1": _mean(r.get("short_f1") for r in ans),
         "f1": _mean(r["f1"] for r in ans),
         "containment": _mean(r["contained"] for r in ans),
         "content_recall": _mean(r["content_recall"] for r in ans),
         "citation_precision": _mean(cited),
+        "first_citation_page": _mean(r.get("first_page_ok") for r in ans if not r["abstained"]),
+        "quote_only": _mean(r.get("quote_only") for r in ans if not r["abstained"]),
         "abstain_unanswerable": _mean(r["abstained"] for r in una),
         "abstain_answerable": _mean(r["abstained"] for r in ans),
         "latency_p50_s": _pct(times, 50),
@@ -141,10 +151,14 @@ METRIC_LABELS = [
     ("evidence_doc@k", "evidence document in top k"),
     ("evidence_page@k", "evidence page in top k"),
     ("mrr", "MRR (evidence document)"),
-    ("f1", "token F1"),
-    ("containment", "gold-answer containment"),
-    ("content_recall", "gold content-word recall"),
+    ("short_containment", "short answer contains the gold answer"),
+    ("short_f1", "short answer token F1"),
+    ("containment", "gold-answer containment (all shown)"),
+    ("f1", "token F1 (all shown)"),
+    ("content_recall", "gold content-word recall (all shown)"),
     ("citation_precision", "citation precision"),
+    ("first_citation_page", "first citation on an evidence page"),
+    ("quote_only", "answer shown is only a quote"),
     ("abstain_unanswerable", "abstained on unanswerable (higher is better)"),
     ("abstain_answerable", "abstained on answerable (lower is better)"),
     ("latency_p50_s", "latency p50 (s)"),
@@ -169,5 +183,5 @@ def markdown_report(set_name: str, summaries: dict[str, dict], rows: dict[str, l
             out += ["", f"## Not right with `{labels[0]}` (first 20)", ""]
             for r in misses[:20]:
                 gold = r["gold"][0] if r["gold"] else "(unanswerable)"
-                out.append(f"- **{r['question']}**  \n  answer: {r['answer'][:200]}  \n  gold: {gold[:200]}")
+                out.append(f"- **{r['question']}**  \n  answer: {(r['answer'] or r.get('quote') or '')[:200]}  \n  gold: {gold[:200]}")
     return "\n".join(out) + "\n"

@@ -16,7 +16,7 @@ import logging
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 from qa.answerer import Answerer, AnswerOptions
@@ -178,6 +178,7 @@ def run_finetune(
                     shutil.rmtree(folder / "reranker", ignore_errors=True)
                     reranker = None
             qset = QuestionSet("heldout", folder, [e.to_question() for e in sample])
+            phrased = replace(answer_options, phrasing="model")  # the generator writes the short answers compared
             summaries, rows = {}, {}
             variants = {"before": (None, generator)}
             if tuned is not None or reranker is not None:
@@ -185,7 +186,7 @@ def run_finetune(
             for label, (rr, gen) in variants.items():
                 _stage(on_stage, "evaluate", variant=label, questions=len(sample))
                 index.reranker = rr
-                rows[label] = evaluate(Answerer(index, gen, answer_options), qset, k=answer_options.k, filter=readers)
+                rows[label] = evaluate(Answerer(index, gen, phrased), qset, k=answer_options.k, filter=readers)
                 summaries[label] = summarize(rows[label])
         finally:
             index.reranker = base_reranker

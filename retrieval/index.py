@@ -258,6 +258,24 @@ class Index:
             hits = reranker.rerank(query, hits, [chunk_index_text(h.chunk) for h in hits])
         return hits[:k]
 
+    def correct(self, query: str, *, filter: SearchFilter | None = None) -> str:
+        """``query`` with each word the reader's chunks never use followed by the closest word they
+        do use ("gendr" -> "gendr gender"); unchanged when every word is known."""
+        with self._lock:
+            gen = self.refresh()
+            lexical = self._lexical
+        if gen == 0 or lexical is None:
+            return query
+        return lexical.correct(query, self._allowed(gen, filter))
+
+    def note(self, key: str) -> str | None:
+        """A value the index keeps beside its chunks (e.g. its answer calibration), or None."""
+        return store.get_meta(self._con, f"note:{key}")
+
+    def set_note(self, key: str, value: str) -> None:
+        store.set_meta(self._con, f"note:{key}", value)
+        self._con.commit()
+
     # -- documents and statistics ------------------------------------------------
     def documents(self, filter: SearchFilter | None = None) -> list[DocumentInfo]:
         where, params = (filter or SearchFilter()).sql()

@@ -33,6 +33,7 @@ class LexicalIndex:
         self._counts = counts  # CSC (positions x terms) of term counts, for filtered scoring
         self._vocab = vocab or {}
         self._lengths = np.asarray(counts.sum(axis=1)).ravel().astype(np.float64) if counts is not None else None
+        self._speller = None
 
     @classmethod
     def build(cls, ids: Sequence[int], texts: Sequence[str]) -> "LexicalIndex":
@@ -91,6 +92,27 @@ class LexicalIndex:
             idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
             s[rows] += idf * tf / (tf + K1 * (1.0 - B + B * self._lengths[rows] / avgdl))
         return s.astype(np.float32)
+
+    def correct(self, query: str, allowed: np.ndarray | None = None) -> str:
+        """``query`` with misspelt words followed by the closest term of the chunks in ``allowed``
+        (every chunk when None): see :mod:`retrieval.spelling`."""
+        if self._counts is None:
+            return query
+        from retrieval.spelling import Speller
+
+        if self._speller is None:
+            self._speller = Speller(self._vocab, lambda t: 0, self._stem.stemWord)
+        mask = None if allowed is None else np.isin(self.ids, allowed)
+        indptr, indices = self._counts.indptr, self._counts.indices
+
+        def frequency(term: str) -> int:
+            col = self._vocab.get(term)
+            if col is None:
+                return 0
+            rows = indices[indptr[col]:indptr[col + 1]]
+            return len(rows) if mask is None else int(mask[rows].sum())
+
+        return self._speller.with_frequency(frequency).correct(query)
 
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top ``k`` (vector id, score) with a positive score; ``allowed`` is a set of ids."""

@@ -1,8 +1,10 @@
 import pytest
 
 from qa import ABSTAIN_TEXT, Answer, Answerer, AnswerOptions, FakeGenerator
-from qa.grounding import strip_citations
+from qa.answer import Evidence
 from retrieval import Chunk, DocumentInfo, SearchFilter
+
+LEAVE_Q = "How many days of paid annual leave does every employee get?"
 
 
 @pytest.fixture
@@ -30,68 +32,132 @@ def _answerer(index, gen=None, **opts):
     return Answerer(index, gen or FakeGenerator(), options)
 
 
-def test_answers_with_a_citation(index):
-    ans = _answerer(index).ask("How many days of paid annual leave does every employee get?")
+def test_an_answer_in_three_parts(index):
+    ans = _answerer(index).ask(LEAVE_Q)
     assert not ans.abstained
-    assert "25 days" in ans.text and "[1]" in ans.text
+    assert "25 days" in ans.answer and "25 days" in ans.quote
     assert ans.citations[0].chunk.doc == "hr/leave.txt"
-    assert set(ans.timings) == {"retrieve_s", "generate_s", "total_s"}
+    assert "(answer '25 days')" in ans.reason
     data = ans.to_json("q1")
+    assert list(data) == ["id", "question", "answer", "quote", "abstained", "citations", "timings", "reason"]
     assert data["id"] == "q1" and data["citations"][0]["n"] == 1 and data["citations"][0]["doc"] == "hr/leave.txt"
     assert set(data["citations"][0]) == {"n", "doc", "page", "section", "chunk_id", "text", "score"}
+    assert ans.text.startswith(ans.answer) and "“" in ans.text  # everything shown: answer, then the quote
 
 
 def test_abstains_on_an_unrelated_question_but_lists_closest(index):
     gen = FakeGenerator()
-    ans = _answerer(index, gen).ask("What is the incubation period of influenza viruses in ferrets?")
-    assert ans.abstained and ans.text == ABSTAIN_TEXT and ans.citations == []
+    ans = _answerer(index, gen, phrasing="model").ask("What is the incubation period of influenza viruses in ferrets?")
+    assert ans.abstained and ans.answer == ABSTAIN_TEXT and ans.citations == [] and ans.quote == ""
     assert ans.hits  # the closest passages are still there to read
     assert gen.calls == []  # the model was not even asked
 
 
-def test_unsupported_generation_is_not_shown(index):
+def test_a_wrong_draft_is_never_streamed_nor_shown(index):
     invented = FakeGenerator(reply="Employees receive 40 days of leave and a free car [1].")
-    ans = _answerer(index, invented).ask("How many days of paid annual leave does every employee get?")
-    assert "40" not in ans.text and "car" not in ans.text
-    assert "25 days" in ans.text and ans.reason.startswith("quoted")
-    ans = _answerer(index, invented, on_unsupported="abstain").ask("How many days of paid annual leave does every employee get?")
-    assert ans.abstained and "not supported" in ans.reason
+    events = list(_answerer(index, invented, phrasing="model").stream(LEAVE_Q))
+    assert isinstance(events[0], Evidence) and "25 days" in events[0].quote  # the quote first
+    assert isinstance(events[-1], Answer) and len(events) == 2  # then the checked answer; nothing between
+    for e in events:
+        shown = e.quote if isinstance(e, Evidence) else e.text
+        assert "40" not in shown and "car" not in shown
+    assert "25 days" in events[-1].answer and "lacks the answer '25 days'" in events[-1].reason
 
 
-def test_model_abstention_falls_back_to_the_evidence(index):
-    shy = FakeGenerator(reply="I could not find this in the documents.")
-    ans = _answerer(index, shy).ask("How many days of paid annual leave does every employee get?")
-    assert not ans.abstained and "25 days" in ans.text
+def test_the_model_phrases_the_answer_when_it_holds_the_span(index):
+    good = FakeGenerator(reply="Each employee gets 25 days of paid annual leave a year [1]. And a long story after.")
+    ans = _answerer(index, good, phrasing="model").ask(LEAVE_Q)
+    assert ans.answer == "Each employee gets 25 days of paid annual leave a year."  # first sentence, no citation mark
+    assert ans.reason.startswith("phrased by the model")
+    assert ans.quote.startswith("Every employee receives 25 days")
 
 
-def test_a_sourced_negative_sentence_is_an_answer_not_a_refusal(index):
-    # "does not contain"/"not include" also occur in documents: copied from a passage, it is an answer
-    reply = "Unused days expire in March and do not contain sick leave [1]."
-    ans = _answerer(index, FakeGenerator(reply=reply)).ask("When do unused days of annual leave expire?")
-    assert ans.reason.startswith("generated") and ans.text.startswith("Unused days expire in March")
-    shy = FakeGenerator(reply="The passages do not mention when it happens.")
-    ans = _answerer(index, shy).ask("When do unused days of annual leave expire?")
-    assert "found no answer" in ans.reason and "March" in ans.text
+@pytest.mark.parametrize("reply, why", [
+    ("I could not find this in the documents.", "found no answer"),
+    ("The passages do not mention it.", "found no answer"),
+    ("Employees get 25 days plus a company car, yacht, horse, villa and helicopter [1].", "not supported"),
+    ("How many days of paid annual leave does every employee get 25 days?", "only restated"),
+    ("", "found no answer"),
+])
+def test_every_rejected_phrasing_explains_itself(index, reply, why):
+    ans = _answerer(index, FakeGenerator(reply=reply), phrasing="model").ask(LEAVE_Q)
+    if "restated" in why:  # holds the span and is backed, but says nothing the question did not
+        reply_terms = "restated" in ans.reason or ans.reason.startswith("phrased")
+        assert reply_terms
+    else:
+        assert why in ans.reason
+    assert not ans.abstained and "25 days" in ans.answer and ans.citations
 
 
-def test_uncited_answer_gets_its_best_source(index):
-    ans = _answerer(index, FakeGenerator(reply="Use the VPN with your badge and PIN.")).ask("How do I connect to the VPN?")
-    assert ans.text.endswith("[1]") or ans.text.endswith("[2]")
-    assert ans.citations[0].chunk.doc == "it/vpn.txt"
+def test_a_number_from_the_wrong_row_is_not_shown(make_index):
+    idx = make_index()
+    table = ("The birth parent is entitled to 18 weeks of parental leave at full pay.\n"
+             "| Parent | Weeks at full pay | Notice required |\n| --- | --- | --- |\n"
+             "| Other parent | 12 | 4 weeks |")
+    with idx.writer() as w:
+        w.add_document(DocumentInfo(doc="leave.docx"), [Chunk(id="p1", doc="leave.docx", text=table)])
+        w.commit()
+    q = "How many weeks of paid parental leave does the birth parent get?"
+    wrong = FakeGenerator(reply="The birth parent gets 4 weeks of paid parental leave [1].")
+    ans = _answerer(idx, wrong, phrasing="model").ask(q)
+    assert "4 weeks" not in ans.answer and "18 weeks" in ans.answer
+    right = FakeGenerator(reply="The birth parent gets 18 weeks of paid parental leave [1].")
+    ans = _answerer(idx, right, phrasing="model").ask(q)
+    assert ans.answer.startswith("The birth parent gets 18 weeks") and ans.reason.startswith("phrased")
 
 
-def test_streaming_yields_text_then_the_answer(index):
-    events = list(_answerer(index).stream("How many days of paid annual leave does every employee get?"))
-    assert all(isinstance(e, str) for e in events[:-1]) and len(events) > 2
-    assert isinstance(events[-1], Answer)
-    streamed = " ".join("".join(events[:-1]).split())
-    # the fake copies its passage's sentence: shown once, inside the quote of that sentence's context
-    assert strip_citations(streamed) in events[-1].text and events[-1].text.startswith("“")
-    assert "Unused days expire in March." in events[-1].text
-    paraphrase = FakeGenerator(reply="Each employee gets 25 days of paid annual leave [1].")
-    events = list(_answerer(index, paraphrase).stream("How many days of paid annual leave does every employee get?"))
-    streamed = " ".join("".join(events[:-1]).split())
-    assert events[-1].text.startswith(streamed + "\n\n“Every employee receives")  # then its source, quoted
+def test_a_table_answer_is_quoted_as_a_table(make_index):
+    idx = make_index()
+    table = ("Parental leave by parent.\n| Parent | Weeks at full pay | Notice required |\n| --- | --- | --- |\n"
+             "| Birth parent | 18 | 8 weeks |\n| Other parent | 12 | 4 weeks |")
+    with idx.writer() as w:
+        w.add_document(DocumentInfo(doc="leave.docx"), [Chunk(id="t1", doc="leave.docx", text=table, kind="table")])
+        w.commit()
+    ans = _answerer(idx).ask("How many weeks at full pay does the other parent get?")
+    assert ans.quote.splitlines()[0] == "| Parent | Weeks at full pay | Notice required |"
+    assert ans.quote.splitlines()[1] == "| --- | --- | --- |"
+    assert "| Other parent | 12 | 4 weeks |" in ans.quote.splitlines()
+    assert ans.answer == "Parent: Other parent; Weeks at full pay: 12; Notice required: 4 weeks"
+
+
+def test_the_sibling_document_named_in_the_question_is_cited(make_index):
+    idx = make_index()
+    text = "Revenue for the quarter was {} million euros, driven by licence sales."
+    with idx.writer() as w:
+        for doc, amount in (("filings/acme-q2-2023.txt", "41"), ("filings/acme-q3-2023.txt", "47")):
+            w.add_document(DocumentInfo(doc=doc), [Chunk(id=doc, doc=doc, text=text.format(amount))])
+        w.commit()
+    for quarter, amount in (("Q3", "47"), ("Q2", "41")):
+        ans = _answerer(idx).ask(f"What was Acme's revenue in {quarter} 2023?")
+        assert ans.citations[0].chunk.doc == f"filings/acme-{quarter.lower()}-2023.txt"
+        assert amount in ans.answer
+
+
+def test_misspelt_words_are_read_as_the_documents_words(make_index):
+    idx = make_index()
+    with idx.writer() as w:
+        w.add_document(DocumentInfo(doc="plan.txt"), [
+            Chunk(id="g", doc="plan.txt", text="The plan covers gender affirming care, including surgery.", ordinal=0),
+            Chunk(id="h", doc="plan.txt", text="Hearing aids are covered once every three years.", ordinal=1)])
+        w.commit()
+    assert idx.correct("Does it cover gendr affirming care?") == "Does it cover gendr gender affirming care?"
+    assert idx.correct("How often are hearin aids paid?").startswith("How often are hearin hear aids")
+    assert idx.correct("Does it cover gender care?") == "Does it cover gender care?"  # known words stay
+    ans = _answerer(idx).ask("Does the plan cover gendr affirming care?")
+    assert not ans.abstained and "gender affirming care" in ans.quote
+    assert ans.search_query == "Does the plan cover gendr gender affirming care?"
+
+
+def test_a_correction_never_comes_from_a_document_the_reader_may_not_read(make_index):
+    idx = make_index()
+    with idx.writer() as w:
+        w.add_document(DocumentInfo(doc="board/m.txt"), [Chunk(id="b", doc="board/m.txt", text="The merger with Zentrix closes.",
+                                                             groups=("board",))])
+        w.add_document(DocumentInfo(doc="all/n.txt"), [Chunk(id="n", doc="all/n.txt", text="The canteen opens at noon.",
+                                                           groups=("everyone",))])
+        w.commit()
+    assert idx.correct("Zentrx merger", filter=SearchFilter.for_groups(["board"])) == "Zentrx zentrix merger"
+    assert idx.correct("Zentrx merger", filter=SearchFilter.for_groups(["staff"])) == "Zentrx merger"
 
 
 def test_access_filter_reaches_the_answer(index):
@@ -103,71 +169,22 @@ def test_access_filter_reaches_the_answer(index):
     assert all(h.chunk.doc != "board/salaries.txt" for h in denied.hits)
 
 
-def test_bad_questions_are_value_errors(index):
+def test_bad_questions_and_options_are_value_errors(index):
     with pytest.raises(ValueError, match="empty"):
         _answerer(index).ask("   ")
     with pytest.raises(ValueError, match="too long"):
         _answerer(index).ask("why " * 1000)
-
-
-def test_styles_and_early_stop(index):
-    q = "How many days of paid annual leave does every employee get?"
-    rambler = FakeGenerator(reply="Every employee gets 25 days of paid annual leave [1]. Also here is a long story about nothing at all.")
-    ans = _answerer(index, rambler, style="generated").ask(q)
-    assert ans.text == "Every employee gets 25 days of paid annual leave [1]."  # stopped after the first sentence
-    both = _answerer(index, FakeGenerator(reply="Employees get 25 days [1]."), style="both").ask(q)
-    assert both.text.startswith("Employees get 25 days [1].") and "“Every employee receives 25 days" in both.text
-    quote = _answerer(index, FakeGenerator(reply="unused"), style="quote").ask(q)
-    assert quote.text == "Every employee receives 25 days of paid annual leave per year. [1]"
-    with pytest.raises(ValueError):
-        _answerer(index, style="poem")
-
-
-def test_a_supported_answer_to_another_question_is_not_shown(index):
-    # true to passage [2] (sick leave), but the question is about annual leave
-    off = FakeGenerator(reply="Sick leave needs a doctor's note from the fourth day [2].")
-    ans = _answerer(index, off).ask("How many days of paid annual leave does every employee get?")
-    assert "doctor" not in ans.text and "25 days" in ans.text
-    assert "does not match the question" in ans.reason
+    with pytest.raises(ValueError, match="phrasing"):
+        AnswerOptions(phrasing="poem")
 
 
 def test_many_sessions_asking_at_once(index):
     from concurrent.futures import ThreadPoolExecutor
 
     answerer = _answerer(index)
-    questions = ["How many days of paid annual leave does every employee get?", "How do I connect to the VPN?"] * 8
+    questions = [LEAVE_Q, "How do I connect to the VPN?"] * 8
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(answerer.ask, questions))
     for q, a in zip(questions, answers):
         assert a.question == q and not a.abstained
         assert ("25 days" in a.text) if "leave" in q else ("VPN" in a.text)
-
-
-def test_a_number_from_the_wrong_row_is_not_shown(make_index):
-    idx = make_index()
-    table = ("The birth parent is entitled to 18 weeks of parental leave at full pay.\n"
-             "| Parent | Weeks at full pay | Notice required |\n| --- | --- | --- |\n"
-             "| Other parent | 12 | 4 weeks |")
-    with idx.writer() as w:
-        w.add_document(DocumentInfo(doc="leave.docx"), [Chunk(id="p1", doc="leave.docx", text=table)])
-        w.commit()
-    wrong = FakeGenerator(reply="The birth parent gets 4 weeks of paid parental leave [1].")
-    ans = _answerer(idx, wrong).ask("How many weeks of paid parental leave does the birth parent get?")
-    assert "4 weeks" not in ans.text.split("“")[0] and "18 weeks" in ans.text
-    assert "from a part of the source about something else" in ans.reason
-    right = FakeGenerator(reply="The birth parent gets 18 weeks of paid parental leave [1].")
-    ans = _answerer(idx, right).ask("How many weeks of paid parental leave does the birth parent get?")
-    assert ans.text.startswith("The birth parent gets 18 weeks") and ans.reason.startswith("generated")
-
-
-def test_every_fallback_path_explains_itself(index):
-    q = "How many days of paid annual leave does every employee get?"
-    replies = [
-        "Sick leave needs a doctor's note from the fourth day 4 [2].",  # off the question, stray number
-        "Employees get 25 days of annual leave",  # no citation
-        "",  # nothing
-    ]
-    for reply in replies:
-        ans = _answerer(index, FakeGenerator(reply=reply)).ask(q)
-        assert ans.reason and not ans.abstained and "25 days" in ans.text
-        assert ans.citations and f"[{ans.citations[0].n}]" in ans.text

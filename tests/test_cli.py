@@ -164,10 +164,12 @@ def test_ask_json_and_batch(cli, ingested, tmp_path, monkeypatch):
     code, out, err = cli("ask", "How many days of paid annual leave does an employee get?", "--json")
     assert code == 0, err
     data = json.loads(out)
-    assert set(data) >= {"id", "question", "answer", "abstained", "citations", "timings"}
+    assert list(data) == ["id", "question", "answer", "quote", "abstained", "citations", "timings", "reason"]
     assert data["id"] is None and not data["abstained"]
+    assert "25 days" in data["answer"] and "25 days" in data["quote"]
     assert data["citations"] and set(data["citations"][0]) == {"n", "doc", "page", "section", "chunk_id", "text", "score"}
-    assert set(data["timings"]) == {"retrieve_s", "generate_s", "total_s"}
+    assert data["citations"][0]["doc"] == "hr/employee-handbook.pdf" and data["citations"][0]["page"] == 2
+    assert set(data["timings"]) == {"retrieve_s", "extract_s", "total_s"}
     qfile = tmp_path / "qs.jsonl"
     qfile.write_text('{"id": "x2", "question": "What is the mileage rate in Norway?"}\n{"id": "x1", "question": "Who approves purchases?"}\n')
     code, out, err = cli("ask", "--questions", str(qfile), "--json")
@@ -181,10 +183,10 @@ def test_eval_writes_reports_and_compares(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("ARCHIVIST_GENERATOR__BACKEND", "fake")
     out_dir = tmp_path / "report"
     code, out, err = cli("eval", str(SAMPLES), "--out", str(out_dir), "--limit", "8", "--json",
-                         "--compare", "answer.on_unsupported=abstain")
+                         "--compare", "answer.phrasing=model")
     assert code == 0, err
     summary = json.loads(out)["summaries"]
-    assert set(summary) == {"base", "answer.on_unsupported=abstain"}
+    assert set(summary) == {"base", "answer.phrasing=model"}
     base = summary["base"]
     assert base["questions"] == 8 and base["unanswerable"] >= 1
     for key in ("evidence_doc@k", "evidence_page@k", "mrr", "f1", "containment", "citation_precision",
@@ -192,7 +194,7 @@ def test_eval_writes_reports_and_compares(cli, tmp_path, monkeypatch):
         assert key in base
     assert 0 <= base["evidence_doc@k"] <= 1
     report = (out_dir / "report.md").read_text()
-    assert "| gold-answer containment |" in report and "answer.on_unsupported=abstain" in report
+    assert "| short answer contains the gold answer |" in report and "| gold-answer containment (all shown) |" in report and "answer.phrasing=model" in report
     assert json.loads((out_dir / "report.json").read_text())["rows"]["base"][0]["question"]
     code, out, err = cli("eval", str(tmp_path / "nothing"))
     assert code == 2 and "not a question set" in err

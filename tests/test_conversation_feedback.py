@@ -21,11 +21,12 @@ def test_followups_are_rewritten_with_the_previous_question():
 def test_feedback_is_stored_with_question_answer_and_chunks(tmp_path):
     store = FeedbackStore(tmp_path / "feedback.sqlite")
     chunk = Chunk(id="c1", doc="hr/leave.pdf", text="25 days", page=2)
-    ans = Answer("How much leave?", "25 days [1]", False, [Passage(1, chunk, "25 days", 1.0)], search_query="How much leave?")
+    ans = Answer("How much leave?", "25 days", "You get 25 days.", False, [Passage(1, chunk, "25 days", 1.0)],
+                 search_query="How much leave?")
     fid = store.add(ans, -1, "  should mention carry-over ", user="ann")
     [entry] = store.list()
     assert entry.id == fid and entry.rating == -1 and entry.comment == "should mention carry-over"
-    assert entry.question == "How much leave?" and entry.answer == "25 days [1]" and entry.user == "ann"
+    assert entry.question == "How much leave?" and entry.answer == "25 days\n\n“You get 25 days.” [1]" and entry.user == "ann"
     assert entry.chunks == [{"chunk_id": "c1", "doc": "hr/leave.pdf", "page": 2}]
     with pytest.raises(ValueError):
         store.add(ans, 5)

@@ -82,10 +82,11 @@ def test_answerer_through_the_endpoint(server, make_index):
     with idx.writer() as w:
         w.add_document(DocumentInfo(doc="hr.txt"), [Chunk(id="c1", doc="hr.txt", text="Employees get 25 days of annual leave.")])
         w.commit()
-    ans = Answerer(idx, OpenAIGenerator(server, "tiny"), AnswerOptions(min_confidence=0.1)).ask(
+    ans = Answerer(idx, OpenAIGenerator(server, "tiny"), AnswerOptions(min_confidence=0.1, phrasing="model")).ask(
         "How many days of annual leave do employees get?")
-    assert ans.text.startswith("Employees get 25 days [1].") and ans.citations[0].chunk.id == "c1"
-    assert "“Employees get 25 days of annual leave.” [1]" in ans.text  # the supporting sentence, quoted
+    assert ans.answer == "Employees get 25 days." and ans.citations[0].chunk.id == "c1"
+    assert ans.quote == "Employees get 25 days of annual leave."  # the supporting sentence, quoted
+    assert ans.reason.startswith("phrased by the model")
 
 
 def test_the_api_key_never_reaches_logs_errors_or_the_audit_log(server, tmp_path, monkeypatch, capsys, caplog):
@@ -99,7 +100,7 @@ def test_the_api_key_never_reaches_logs_errors_or_the_audit_log(server, tmp_path
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "hr.txt").write_text("Employees get 25 days of annual leave.")
     for k, v in {"EMBEDDER__MODEL": "fake", "GENERATOR__BACKEND": "openai", "GENERATOR__BASE_URL": server,
-                 "GENERATOR__API_KEY": key, "ACCESS__DEFAULT": "everyone", "ANSWER__MIN_CONFIDENCE": "0.1", "ANSWER__MATCH_WEIGHT": "0"}.items():
+                 "GENERATOR__API_KEY": key, "ACCESS__DEFAULT": "everyone", "ANSWER__MIN_CONFIDENCE": "0.1", "ANSWER__MATCH_WEIGHT": "0", "ANSWER__PHRASING": "model"}.items():
         monkeypatch.setenv(f"ARCHIVIST_{k}", v)
     assert main(["ingest", "docs", "--no-progress", "-vv"]) == 0
     assert main(["ask", "How many days of annual leave do employees get?", "--no-stream", "-vv"]) == 0

@@ -30,7 +30,8 @@ def test_file_then_env_then_flags(tmp_path):
         ({"ARCHIVIST_SEARCH__MODE": "magic"}, "use hybrid, dense or lexical"),
         ({"ARCHIVIST_SEARCH__ALPHA": "2"}, "between 0 and 1"),
         ({"ARCHIVIST_INGEST__OCR": "maybe"}, "not a valid bool"),
-        ({"ARCHIVIST_ANSWER__FALLBACK": "nothing"}, "use context or sentence"),
+        ({"ARCHIVIST_ANSWER__PHRASING": "nothing"}, "use extract or model"),
+        ({"ARCHIVIST_ANSWER__MAX_FALSE_ABSTAIN": "0.9"}, "a share between 0 and 0.5"),
         ({"ARCHIVIST_FINETUNE__CURATED_REPEAT": "0"}, "use a count from 1 to 20"),
     ],
 )

@@ -69,7 +69,9 @@ def test_ask_gets_a_cited_answer_with_its_source(app):
     messages = app.chat_message
     assert len(messages) == 2
     text = " ".join(m.value for m in app.markdown)
-    assert "25 days" in text and "[1]" in text
+    assert "25 days" in text
+    assert any(c.value.replace("\\", "").startswith("[1] hr/employee") for c in app.caption)  # the quote card names its source
+    assert any(m.value.startswith("**") and "25 days" in m.value for m in app.markdown)  # the short answer, bold
     labels = [e.label for e in app.expander]
     assert any("hr/employee-handbook.pdf, page 2" in label.replace("\\", "") for label in labels)
     # the source card: the passage with the supporting sentence in bold
@@ -137,12 +139,12 @@ def test_admin_removes_a_document(app):
 def test_evaluate_runs_and_shows_metrics(app):
     app.sidebar.radio[0].set_value("Evaluate").run()
     app.number_input[0].set_value(6).run()
-    app.selectbox[1].set_value("answer style: quote only").run()
+    app.selectbox[1].set_value("short answer phrased by the model (checked)").run()
     app.button[[b.label for b in app.button].index("Run the evaluation")].click().run()
     assert not app.exception
     metrics = app.dataframe[0].value
-    assert "gold-answer containment" in metrics["metric"].tolist()
-    assert {"as configured", "answer style: quote only"} <= set(metrics.columns)
+    assert {"short answer contains the gold answer", "gold-answer containment (all shown)"} <= set(metrics["metric"].tolist())
+    assert {"as configured", "short answer phrased by the model (checked)"} <= set(metrics.columns)
     assert len(app.dataframe[1].value) == 6
 
 
@@ -190,3 +192,32 @@ def test_admin_promotes_and_rolls_back_a_model_version_and_starts_fine_tuning(ap
     app.number_input(key="ft_budget").set_value(5.0)
     app.button(key="ft_start").click().run()
     assert started == [5.0]
+
+
+def test_a_wrong_draft_never_reaches_the_page(app, monkeypatch):
+    """The model writes a wrong draft: neither the stream nor the page ever shows it."""
+    import streamlit
+    from streamlit.delta_generator import DeltaGenerator
+
+    from qa import FakeGenerator
+    from ui.web import resources
+
+    shown: list[str] = []
+    real_dg_markdown = DeltaGenerator.markdown
+
+    def spy(self, body, *a, **kw):
+        shown.append(str(body))
+        return real_dg_markdown(self, body, *a, **kw)
+
+    monkeypatch.setattr(DeltaGenerator, "markdown", spy)
+    monkeypatch.setattr(streamlit, "markdown", lambda body, *a, **kw: spy(streamlit._main, body, *a, **kw))
+    svc = resources.services()
+    wrong = FakeGenerator(reply="Employees get 40 days of paid annual leave and a company car [1].")
+    monkeypatch.setattr(svc, "answerer", type(svc.answerer)(svc.index, wrong, type(svc.answerer.options)(
+        **{**svc.answerer.options.__dict__, "phrasing": "model"})))
+    _ask(app, "How many days of paid annual leave does an employee get?")
+    assert wrong.calls, "the model was asked to phrase the answer"
+    page = " ".join(m.value for m in app.markdown)
+    assert "25 days" in page
+    for text in shown + [page]:
+        assert "40 days" not in text and "company car" not in text

@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Evaluate on SET_DIR (docs/ and questions.jsonl, the layout of shared/eval): ingests SET_DIR/docs into "
         "its own index when needed, answers every question and reports retrieval, answer quality, citations, "
         "abstention and latency, as JSON and Markdown. --compare runs the same questions with other settings "
-        "and puts the results side by side, e.g. --compare answer.on_unsupported=abstain."))
+        "and puts the results side by side, e.g. --compare answer.phrasing=model."))
     p.add_argument("set_dir", metavar="SET_DIR", help="folder with docs/ and questions.jsonl")
     p.add_argument("--out", metavar="DIR", help="where to write report.json and report.md (default: <data_dir>/eval/<set>)")
     p.add_argument("--limit", type=int, help="answer at most N questions (a seeded sample keeping the answerable/unanswerable mix)")
@@ -127,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
         "of this host; --host 127.0.0.1 for this machine only). Models load once and are shared by all sessions."))
     p.add_argument("--host", help="address to listen on (default: web.host, 0.0.0.0)")
     p.add_argument("--port", type=int, help="port (default: web.port, 8501)")
+    _common(p)
+
+    p = sub.add_parser("calibrate", help="fit when to abstain on this index's own documents", description=(
+        "Draws questions from the index's own chunks (answerable) and questions it cannot answer (other domains, "
+        "invented names), scores them as answers are scored, and stores the abstention threshold that refuses at "
+        "most answer.max_false_abstain of the answerable ones. Runs by itself after every ingest or reindex that "
+        "changed the index; 'archivist stats' shows the result."))
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the calibration as JSON")
     _common(p)
 
     p = sub.add_parser("stats", help="what the index holds")
@@ -398,7 +407,7 @@ def cmd_serve(args, settings: Settings) -> int:
 
 def cmd_ingest(args, settings: Settings) -> int:
     from ingest import discover
-    from ui.services import make_ingestor, open_index
+    from ui.services import after_ingest, make_ingestor, open_index
 
     try:
         sources = discover(args.paths)
@@ -412,8 +421,51 @@ def cmd_ingest(args, settings: Settings) -> int:
     finally:
         ingestor.parser.close()
         ingestor.jobs.close()
+    after_ingest(settings, index, progress=progress)
     _audit_job(settings, "ingest", report)
     return _print_report(report, index.path, args.json)
+
+
+def _calibration_lines(cal) -> list[str]:
+    return [
+        f"abstention: threshold {cal.min_confidence:.3f}, fitted {cal.fitted_at} on generation {cal.generation} "
+        f"({cal.fit_answerable} answerable + {cal.fit_unanswerable} unanswerable questions from the index)",
+        f"            held out: refuses {cal.heldout_false_abstain:.1%} of {cal.heldout_answerable} answerable "
+        f"(target <= {cal.max_false_abstain:.0%}), {cal.heldout_true_abstain:.1%} of {cal.heldout_unanswerable} "
+        f"unanswerable",
+    ]
+
+
+def cmd_calibrate(args, settings: Settings) -> int:
+    from ui.services import calibrate, open_index
+
+    index = open_index(settings, create=False)
+    bar = None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal bar
+        if args.json or args.no_progress:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, desc="scoring questions drawn from the index", unit="q", leave=False)
+        bar.update(done - bar.n)
+
+    try:
+        cal = calibrate(settings, index, on_progress=on_progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if cal is None:
+        raise ArchivistError("the index is too small to draw questions from (it needs at least 10 chunks with "
+                             "sentences); the default threshold answer.min_confidence stays in use")
+    _audit_job(settings, "calibrate", detail=f"threshold {cal.min_confidence:.3f} on generation {cal.generation}")
+    if args.json:
+        print(json.dumps(json.loads(cal.to_json()), indent=2))
+    else:
+        print("\n".join(_calibration_lines(cal)))
+    return 0
 
 
 def _hit_json(h) -> dict:
@@ -479,10 +531,14 @@ def cmd_search(args, settings: Settings) -> int:
 def cmd_stats(args, settings: Settings) -> int:
     from ui.services import open_index
 
+    from qa.calibration import stored
+
     _ident, flt, _who = _reader(args, settings)
-    stats = open_index(settings, create=False).stats(flt)
+    index = open_index(settings, create=False)
+    stats = index.stats(flt)
+    cal = stored(index) if flt is None else None  # fitted on every document: the operator's view only
     if args.json:
-        print(json.dumps(stats, indent=2))
+        print(json.dumps({**stats, "calibration": json.loads(cal.to_json()) if cal else None}, indent=2))
         return 0
     print(f"index:      {stats['index']}")
     print(f"embedder:   {stats['embedder']}")
@@ -492,6 +548,9 @@ def cmd_stats(args, settings: Settings) -> int:
     print("formats:    " + (", ".join(f"{k} {v}" for k, v in stats["formats"].items()) or "-"))
     if stats["size_bytes"] is not None:  # not shown to a --user: it counts every document
         print(f"size:       {stats['size_bytes'] / 1e6:.1f} MB")
+    if flt is None:
+        print("\n".join(_calibration_lines(cal)) if cal else
+              "abstention: default threshold (not calibrated yet: run 'archivist calibrate')")
     return 0
 
 
@@ -527,9 +586,20 @@ def cmd_remove(args, settings: Settings) -> int:
     return 0
 
 
-def _print_answer(ans, stream_printed: bool) -> None:
+def _quote_lines(quote: str, citations) -> list[str]:
+    n = f"[{citations[0].n}] " if citations else ""
+    if quote.startswith("|"):  # a table quote: its rows as they are
+        return [n + "from the table:"] + ["    " + line for line in quote.splitlines()]
+    return [f"{n}“{' '.join(quote.split())}”"]
+
+
+def _print_quote(quote: str, citations) -> None:
+    print("\n".join(_quote_lines(quote, citations)), flush=True)
+
+
+def _print_answer(ans, quote_printed: bool, bold: bool = False) -> None:
     if ans.abstained:
-        print(ans.text)
+        print(ans.answer)
         if ans.hits:
             print("\nThe closest passages:")
             for h in ans.hits[:3]:
@@ -537,8 +607,13 @@ def _print_answer(ans, stream_printed: bool) -> None:
                 where = c.doc + (f", page {c.page}" if c.page else "")
                 print(f"  - {where}: {' '.join(c.text.split())[:200]}")
         return
-    if not stream_printed:
-        print(ans.text)
+    if not quote_printed:
+        if ans.answer:
+            print(f"\033[1m{ans.answer}\033[0m" if bold else ans.answer)
+            print()
+        _print_quote(ans.quote, ans.citations)
+    elif ans.answer:
+        print(f"\nAnswer: \033[1m{ans.answer}\033[0m" if bold else f"\nAnswer: {ans.answer}")
     print()
     for p in ans.citations:
         c = p.chunk
@@ -548,6 +623,7 @@ def _print_answer(ans, stream_printed: bool) -> None:
 
 def cmd_ask(args, settings: Settings) -> int:
     from qa import Answer
+    from qa.answer import Evidence
     from ui.services import make_answerer, open_audit, open_index
 
     _ident, flt, who = _reader(args, settings)
@@ -568,22 +644,17 @@ def cmd_ask(args, settings: Settings) -> int:
         audit.record_answer(who, ans)
         print(json.dumps(ans.to_json(None), ensure_ascii=False, indent=2))
         return 0
-    stream = sys.stdout.isatty() and not args.no_stream
-    final = None
-    draft = []
+    tty = sys.stdout.isatty()
+    stream = tty and not args.no_stream
+    final, quote_printed = None, False
     for event in answerer.stream(args.question, filter=flt):
         if isinstance(event, Answer):
             final = event
-        elif stream:
-            draft.append(event)
-            print(event, end="", flush=True)
+        elif stream and isinstance(event, Evidence):  # the source first, the checked answer after it
+            _print_quote(event.quote, event.citations)
+            quote_printed = True
     audit.record_answer(who, final)
-    if stream and draft:
-        if " ".join("".join(draft).split()) != final.text:
-            print("\r\033[2K(checked against the sources and replaced:)\n" + final.text)
-        else:
-            print()
-    _print_answer(final, stream_printed=stream and bool(draft))
+    _print_answer(final, quote_printed, bold=tty)
     return 0
 
 
@@ -592,7 +663,7 @@ def _parse_compare(spec: str) -> dict:
     for part in spec.split(","):
         key, sep, value = part.partition("=")
         if not sep or not key.strip():
-            raise ArchivistError(f"--compare {spec!r}: use KEY=VALUE pairs, e.g. answer.on_unsupported=abstain")
+            raise ArchivistError(f"--compare {spec!r}: use KEY=VALUE pairs, e.g. answer.phrasing=model")
         out[key.strip()] = value.strip()
     return out
 
@@ -600,7 +671,7 @@ def _parse_compare(spec: str) -> dict:
 def cmd_eval(args, settings: Settings) -> int:
     from ingest import discover
     from qa.evaluate import evaluate, load_question_set, markdown_report, summarize
-    from ui.services import make_answerer, make_ingestor, open_audit, open_index
+    from ui.services import after_ingest, make_answerer, make_ingestor, open_audit, open_index
 
     _ident, flt, who = _reader(args, settings)
     try:
@@ -621,6 +692,7 @@ def cmd_eval(args, settings: Settings) -> int:
     finally:
         ingestor.parser.close()
         ingestor.jobs.close()
+    after_ingest(settings, index, progress=not args.json)
     if report.failed:
         print(f"note: {len(report.failed)} document(s) of the set could not be read", file=sys.stderr)
     summaries, rows = {}, {}
@@ -835,7 +907,7 @@ def cmd_models(args, settings: Settings) -> int:
 
 
 COMMANDS = {"finetune": cmd_finetune, "models": cmd_models, "users": cmd_users, "audit": cmd_audit, "ask": cmd_ask, "eval": cmd_eval, "ingest": cmd_ingest, "reindex": cmd_reindex, "jobs": cmd_jobs,
-            "schedule": cmd_schedule, "serve": cmd_serve, "search": cmd_search, "stats": cmd_stats, "docs": cmd_docs, "remove": cmd_remove}
+            "schedule": cmd_schedule, "serve": cmd_serve, "search": cmd_search, "stats": cmd_stats, "calibrate": cmd_calibrate, "docs": cmd_docs, "remove": cmd_remove}
 
 
 def main(argv: list[str] | None = None) -> int:

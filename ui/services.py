@@ -161,8 +161,7 @@ def answer_options(settings: Settings):
     a = settings.answer
     return AnswerOptions(
         k=a.k, min_confidence=a.min_confidence, coverage_weight=a.coverage_weight, match_weight=a.match_weight,
-        min_support=a.min_support, on_unsupported=a.on_unsupported, style=a.style, quote_from=a.quote_from,
-        fallback=a.fallback,
+        min_support=a.min_support, phrasing=a.phrasing, correct_spelling=a.correct_spelling,
         max_tokens=settings.generator.max_tokens, evidence=EvidenceOptions(rescore_candidates=a.rescore_candidates),
     )
 
@@ -171,6 +170,49 @@ def make_answerer(settings: Settings, index: Index, generator=None):
     from qa import Answerer
 
     return Answerer(index, generator if generator is not None else make_generator(settings), answer_options(settings))
+
+
+def calibrate(settings: Settings, index: Index, *, on_progress=None, force: bool = True):
+    """Fit the index's abstention threshold on questions drawn from its own chunks (qa.calibration)
+    and store it in the index. Without ``force``, only when the index changed since the last fit.
+    Returns the new calibration, or None when nothing was fitted."""
+    from qa.calibration import calibrate as fit, stored
+    from qa import FakeGenerator
+
+    if not force:
+        current = stored(index)
+        if current is not None and current.generation == index.generation:
+            return None
+    if index.generation == 0:
+        return None
+    a = settings.answer
+    answerer = make_answerer(settings, index, generator=FakeGenerator())  # only retrieval is scored: no model
+    return fit(answerer, questions=a.calibration_questions, max_false_abstain=a.max_false_abstain,
+               max_false_answer=a.max_false_answer, on_progress=on_progress)
+
+
+def after_ingest(settings: Settings, index: Index, *, progress: bool = False):
+    """What follows every ingest or reindex commit: the abstention threshold refitted when the
+    index changed (``answer.calibrate_after_ingest``)."""
+    if not settings.answer.calibrate_after_ingest:
+        return None
+    bar = None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal bar
+        if not progress:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, desc="calibrating abstention", unit="q", leave=False)
+        bar.update(done - bar.n)
+
+    try:
+        return calibrate(settings, index, on_progress=on_progress, force=False)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def reindex(settings: Settings, *, progress: bool = False, force: bool = False):
@@ -191,7 +233,9 @@ def reindex(settings: Settings, *, progress: bool = False, force: bool = False):
     index = open_index(settings)
     ingestor = make_ingestor(settings, index)
     try:
-        return ingestor.ingest(sources, progress=progress, force=force, sync_prefixes=[s.prefix for s in specs], kind="reindex")
+        report = ingestor.ingest(sources, progress=progress, force=force, sync_prefixes=[s.prefix for s in specs], kind="reindex")
     finally:
         ingestor.parser.close()
         ingestor.jobs.close()
+    after_ingest(settings, index, progress=progress)
+    return report

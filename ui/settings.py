@@ -70,15 +70,21 @@ class GeneratorSettings:
 @dataclass
 class AnswerSettings:
     k: int = 5
-    #: similarity + coverage_weight * coverage + match_weight * the best chunk's sentence match below this: abstain
+    #: similarity + coverage_weight * coverage + match_weight * the best chunk's sentence match below the
+    #: threshold: abstain. The threshold is fitted on each index (archivist calibrate, and after every
+    #: ingest/reindex); min_confidence serves only an index not calibrated yet
     min_confidence: float = 1.35
     coverage_weight: float = 0.25
     match_weight: float = 1.0  # weight of the best chunk's sentence match in that sum
+    #: the calibration's targets: the share of answerable questions (drawn from the index's own chunks)
+    #: it may refuse, and the share of questions the index cannot answer it may answer anyway
+    max_false_abstain: float = 0.05
+    max_false_answer: float = 0.10
+    calibration_questions: int = 200  # synthetic answerable questions drawn per calibration
+    calibrate_after_ingest: bool = True
     min_support: float = 0.6
-    on_unsupported: str = "quote"  # quote | abstain
-    style: str = "both"  # both | generated | quote
-    fallback: str = "context"  # a rejected draft becomes: context (its best sentence with neighbours) | sentence
-    quote_from: str = "best-match"  # the passage quoted and cited: best-match (covers most of the question) | top
+    phrasing: str = "extract"  # who writes the short answer: extract (its sentence) | model (checked)
+    correct_spelling: bool = True  # read words the documents never use as the closest ones they do
     #: candidates reordered by their best sentence before the best k are kept (k or less: only those k)
     rescore_candidates: int = 20
 
@@ -266,16 +272,15 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"generator.backend = {s.generator.backend!r}; use transformers, openai, llama-cpp or fake")
     if s.generator.backend == "openai" and not s.generator.base_url:
         raise ConfigError("generator.backend = 'openai' needs generator.base_url (e.g. http://127.0.0.1:8000/v1)")
-    if s.answer.style not in ("both", "generated", "quote"):
-        raise ConfigError(f"answer.style = {s.answer.style!r}; use both, generated or quote")
-    if s.answer.quote_from not in ("best-match", "top"):
-        raise ConfigError(f"answer.quote_from = {s.answer.quote_from!r}; use best-match or top")
+    if s.answer.phrasing not in ("extract", "model"):
+        raise ConfigError(f"answer.phrasing = {s.answer.phrasing!r}; use extract or model")
     if s.answer.rescore_candidates < 0:
         raise ConfigError(f"answer.rescore_candidates = {s.answer.rescore_candidates}; use a count, e.g. 20")
-    if s.answer.on_unsupported not in ("quote", "abstain"):
-        raise ConfigError(f"answer.on_unsupported = {s.answer.on_unsupported!r}; use quote or abstain")
-    if s.answer.fallback not in ("context", "sentence"):
-        raise ConfigError(f"answer.fallback = {s.answer.fallback!r}; use context or sentence")
+    for name in ("max_false_abstain", "max_false_answer"):
+        if not 0.0 < getattr(s.answer, name) < 0.5:
+            raise ConfigError(f"answer.{name} = {getattr(s.answer, name)}; use a share between 0 and 0.5, e.g. 0.05")
+    if not 20 <= s.answer.calibration_questions <= 5000:
+        raise ConfigError(f"answer.calibration_questions = {s.answer.calibration_questions}; use 20 to 5000, e.g. 200")
     names = [src.name.strip("/") for src in s.sources]
     for i, src in enumerate(s.sources):
         if not src.path:

@@ -44,6 +44,10 @@ def run_job(svc: Services, ident: Identity, sources, what: str) -> None:
         ingestor.parser.close()
         ingestor.jobs.close()
     svc.audit.record(ident.user, "ingest", detail=f"{what}: job {report.job_id}: {report.summary()}")
+    from ui.services import after_ingest
+
+    bar.progress(1.0, text="Calibrating when to abstain on the new index…")
+    after_ingest(svc.settings, svc.index)
     bar.progress(1.0, text="Done")
     (st.warning if report.failed else st.success)(report.summary())
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import streamlit as st
 
 from qa import Answer
+from qa.answer import Evidence
 from qa.conversation import rewrite_followup
 from ui.auth import Identity
-from ui.web.render import escape_md, highlight, where
+from ui.web.render import answer_md, escape_md, highlight, quote_md, where
 from ui.web.resources import Services
 
 
@@ -66,12 +67,22 @@ def show_answer(svc: Services, ident: Identity, answer: Answer, i: int) -> None:
         for j, h in enumerate(answer.hits[:3], 1):
             source_card(svc, ident, j, h.chunk, "", key=f"{i}-c{j}")
     else:
-        st.markdown(escape_md(answer.text).replace("\\[", "[").replace("\\]", "]"))  # "(" stays escaped: no links
+        if answer.answer:
+            st.markdown(answer_md(answer.answer))
+        show_quote(answer.quote, answer.citations)
         for p in answer.citations:
             source_card(svc, ident, p.n, p.chunk, p.best_sentence, key=f"{i}-{p.n}")
     if answer.search_query and answer.search_query != answer.question and st.session_state.get("show_rewrite"):
         st.caption(f"Searched for: {escape_md(answer.search_query)}")
     _feedback_form(svc, ident, answer, i)
+
+
+def show_quote(quote: str, citations) -> None:
+    """The quote card: the evidence under its source's name (a table quote as a table)."""
+    with st.container(border=True):
+        st.markdown(quote_md(quote))
+        if citations:
+            st.caption(f"[{citations[0].n}] {escape_md(where(citations[0].chunk))}")
 
 
 def render(svc: Services, ident: Identity) -> None:
@@ -105,15 +116,15 @@ def render(svc: Services, ident: Identity) -> None:
         st.markdown(escape_md(question))
     with st.chat_message("assistant"):
         box = st.empty()
-        draft = ""
         final = None
-        try:
+        try:  # the quote shows as soon as retrieval is done; the short answer once it has passed its checks
             for event in svc.answerer.stream(question, search_query=search_query, filter=ident.filter):
                 if isinstance(event, Answer):
                     final = event
-                else:
-                    draft += event
-                    box.markdown(escape_md(draft) + "▌")
+                elif isinstance(event, Evidence):
+                    with box.container():
+                        st.caption("Checking the answer against this source…")
+                        show_quote(event.quote, event.citations)
         except ValueError as exc:
             box.warning(str(exc))
             return

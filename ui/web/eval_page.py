@@ -14,9 +14,9 @@ from ui.web.resources import Services, require_admin
 SAMPLES = Path(__file__).resolve().parents[2] / "data-samples"
 VARIANTS = {
     "as configured": {},
-    "answer style: generated only": {"style": "generated"},
-    "answer style: quote only": {"style": "quote"},
-    "unsupported answers abstain": {"on_unsupported": "abstain"},
+    "short answer extracted": {"phrasing": "extract"},
+    "short answer phrased by the model (checked)": {"phrasing": "model"},
+    "no spelling correction": {"correct_spelling": False},
 }
 
 
@@ -62,7 +62,7 @@ def render(svc: Services, ident: Identity) -> None:
     st.bar_chart(chart)
     st.subheader("Per question")
     first = list(rows)[0]
-    st.dataframe([{"question": r["question"], "answer": r["answer"], "abstained": r["abstained"],
+    st.dataframe([{"question": r["question"], "answer": r["answer"], "quote": r.get("quote", ""), "abstained": r["abstained"],
                    "contained": r.get("contained"), "f1": round(r.get("f1") or 0, 3),
                    "citations": ", ".join(f"[{c['n']}] {c['doc']}" for c in r["citations"])} for r in rows[first]],
                  hide_index=True, use_container_width=True)

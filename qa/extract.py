@@ -1,0 +1,227 @@
+"""The short answer, extracted: the answer-bearing sentence of the passages, and the span in it.
+
+A sentence is scored on four things, each in [0, 1], and the mean wins:
+
+- meaning: the cosine between the question and the sentence (the index's own embedder);
+- words: the share of the question's words in the sentence, rare words (across the candidate
+  sentences) counting more;
+- kind: whether the sentence holds an answer of the kind the question asks for (an amount for
+  "how many", a date for "when", a name for "who"), that the question does not already say;
+- source: how well the passage's chunk ranked (its rescored retrieval score, relative to the best).
+
+A sentence that only restates the question (every word of it in the question) is worth half.
+Then the span: the amount, date or name of that kind nearest the question's words, preferring
+the unit the question counts in ("how many weeks" -> "12 weeks", not "25 days").
+
+    question: "How many weeks of leave does the other parent get?"
+    sentence: "The birth parent receives 16 weeks and the other parent receives 12 weeks of paid leave."
+    span:     "12 weeks"
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.answer import Passage
+from qa.question import QuestionShape, shape
+from qa.text import content_terms, sentences, words
+
+_NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+                 "seventeen eighteen nineteen twenty thirty forty fifty sixty hundred thousand dozen half").split()
+_UNIT_WORD = r"(?:[A-Za-z][A-Za-z\-]*)"
+_CURRENCY = r"(?:[$€£¥]|\b(?:USD|EUR|GBP|NOK|SEK|DKK|CHF|JPY|CAD|AUD|INR|CNY)\b)"
+_QUANTITY = re.compile(
+    rf"(?:{_CURRENCY}\s?)?\d[\d,.]*(?:\s?(?:%|percent|per\s?cent|k\b|m\b|bn\b|million|billion|thousand))?"
+    rf"(?:\s+{_UNIT_WORD}){{0,2}}"
+    rf"|\b(?:{'|'.join(_NUMBER_WORDS)})(?:[\s-]+(?:{'|'.join(_NUMBER_WORDS)}))*(?:\s+{_UNIT_WORD}){{1,2}}",
+    re.IGNORECASE,
+)
+_MONTHS = ("january february march april may june july august september october november december "
+           "jan feb mar apr jun jul aug sep sept oct nov dec").split()
+_MONTH = rf"(?:{'|'.join(m.capitalize() for m in _MONTHS)})\.?"
+_DATE = re.compile(
+    rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?"
+    rf"|\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
+    rf"|\b{_MONTH}\s+\d{{4}}"
+    r"|\b(?:Q[1-4]|H[12]|FY)\s?'?\d{2,4}\b|\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b"
+    r"|\b(?:19|20)\d{2}\b"
+    rf"|\b{_MONTH}\b"
+    r"|\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)s?\b"
+    r"|\b(?:within|after|before|by)\s+\d+\s+(?:business\s+|working\s+|calendar\s+)?(?:days?|weeks?|months?|years?|hours?)\b",
+)
+_NAME = re.compile(r"\b[A-Z][\w&'’.-]*(?:\s+(?:of|and|for|the|de|&)?\s*[A-Z][\w&'’.-]*){0,4}")
+_TIME_UNITS = frozenset(content_terms("second minute hour day week month year quarter"))
+_STOP_UNITS = frozenset(("of the a an and or to for in on at by with from is are was were be within after before during "
+                         "over under above below into than each every if when as that which who while since until "
+                         "across through between against among").split())
+_NOT_NAMES = frozenset(w.capitalize() for w in _MONTHS) | {
+    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "The", "A", "An", "This", "That"}
+_REASON = re.compile(r"\b(?:because(?:\s+of)?|due\s+to|caused\s+by|as\s+a\s+result\s+of|owing\s+to|after|since|"
+                     r"so\s+that|in\s+order\s+to|leads?\s+to|led\s+to|results?\s+(?:from|in))\b[^.;:]*", re.IGNORECASE)
+_MONEY = re.compile(rf"{_CURRENCY}|%|percent|per\s?cent", re.IGNORECASE)
+KINDS = ("quantity", "date", "name", "place", "reason")
+
+
+@dataclass
+class Extract:
+    """The sentence chosen as the answer, where it came from, and the span in it."""
+
+    passage: Passage
+    sentence: str
+    span: str | None
+    score: float
+    short: str  # what is shown as the short answer: the sentence (or its clause) or a table row read out
+
+
+def _clean_unit(span: str) -> str:
+    """"25 days of paid" -> "25 days": a quantity's unit words stop at the first small word."""
+    toks = span.split()
+    out = [toks[0]]
+    for t in toks[1:]:
+        if t.lower() in _STOP_UNITS:
+            break
+        out.append(t)
+    return " ".join(out).rstrip(".,;:")
+
+
+def spans(sentence: str, kind: str) -> list[tuple[int, str]]:
+    """(start offset, text) of every answer of ``kind`` in the sentence."""
+    if kind == "quantity":
+        dates = {m.start() for m in _DATE.finditer(sentence)}
+        found = [(m.start(), _clean_unit(m.group(0))) for m in _QUANTITY.finditer(sentence) if m.start() not in dates]
+        return [(i, s) for i, s in found if s and not re.fullmatch(r"(?:19|20)\d{2}", s)]
+    if kind == "reason":
+        return [(m.start(), m.group(0).strip(" ,")) for m in _REASON.finditer(sentence)]
+    if kind == "date":
+        return [(m.start(), m.group(0).strip()) for m in _DATE.finditer(sentence)]
+    if kind in ("name", "place"):
+        out = []
+        for m in _NAME.finditer(sentence):
+            text = m.group(0).strip()
+            if (m.start() == 0 and len(text.split()) == 1) or text in _NOT_NAMES:
+                continue  # a capital that only starts the sentence, a day or a month
+            out.append((m.start(), text))
+        return out
+    return []
+
+
+def _new_to_question(span: str, q: QuestionShape) -> bool:
+    terms = set(content_terms(span))
+    return bool(terms - q.terms) if terms else False
+
+
+def _in_unit(span: str, q: QuestionShape) -> bool:
+    """Whether a span counts in what the question asks for ("how many weeks": weeks; "how much is":
+    money or a share); any span does when the question names no unit."""
+    if q.kind != "quantity" or not q.focus:
+        return True
+    if q.focus == "amount":
+        return bool(_MONEY.search(span))
+    wants = _TIME_UNITS if q.focus == "time" else {q.focus}
+    return bool(set(content_terms(span)) & wants)
+
+
+def best_span(sentence: str, q: QuestionShape) -> str | None:
+    """The span of the question's kind nearest its words, in the unit it counts in; None if none."""
+    found = [(i, s) for i, s in spans(sentence, q.kind) if _new_to_question(s, q)]
+    if not found:
+        return None
+    toks = words(sentence)
+    where = [i for i, t in enumerate(toks) if content_terms(t) and content_terms(t)[0] in q.terms]
+
+    def position(offset: int) -> int:
+        return len(words(sentence[:offset]))
+
+    def key(item: tuple[int, str]) -> tuple:
+        offset, text = item
+        pos = position(offset)
+        distance = min((abs(pos - w) for w in where), default=len(toks))
+        return (not _in_unit(text, q), distance, offset)
+
+    return min(found, key=key)[1]
+
+
+def table_cells(sentence: str) -> tuple[list[str], list[str]] | None:
+    """A table row as :func:`qa.text.sentences` writes it ("| h1 | h2 | | v1 | v2 |") -> header, cells."""
+    s = sentence.strip()
+    if not (s.startswith("|") and s.endswith("|")):
+        return None
+    cells = [c.strip() for c in s[1:-1].split("|")]
+    n = (len(cells) - 1) // 2
+    if len(cells) % 2 == 1 and n > 0 and cells[n] == "":
+        return cells[:n], cells[n + 1:]
+    return None
+
+
+def read_row(sentence: str) -> str | None:
+    """A table row read out: "Parent: Other; Weeks: 12"."""
+    parsed = table_cells(sentence)
+    if parsed is None:
+        return None
+    header, cells = parsed
+    pairs = [f"{h}: {c}" if h else c for h, c in zip(header, cells) if c]
+    return "; ".join(pairs) or None
+
+
+_CLAUSE = re.compile(r"(?<=[;:])\s+|,\s+(?=(?:and|but|which|while|whereas|although|with)\b)")
+
+
+def short_form(sentence: str, span: str | None, max_words: int = 40) -> str:
+    """The sentence itself, or for a long one the clauses that hold the span (or its start)."""
+    row = read_row(sentence)
+    if row is not None:
+        return row
+    if len(sentence.split()) <= max_words:
+        return sentence
+    clauses = [c for c in _CLAUSE.split(sentence) if c and c.strip()]
+    pick = next((i for i, c in enumerate(clauses) if span and span in c), 0)
+    text = clauses[pick]
+    j = pick + 1
+    while len(text.split()) < 8 and j < len(clauses):
+        text = f"{text} {clauses[j]}"
+        j += 1
+    return text if len(text.split()) <= max_words else " ".join(text.split()[:max_words]) + " …"
+
+
+def _restates(sentence: str, q: QuestionShape) -> bool:
+    terms = set(content_terms(sentence))
+    return bool(terms) and terms <= q.terms
+
+
+def choose(question: str, passages: list[Passage], embedder, query_vector: np.ndarray | None = None,
+           max_sentences: int = 60) -> Extract | None:
+    """The best answer-bearing sentence of the passages' chunks (see the module's docstring)."""
+    q = shape(question)
+    cands = [(p, s) for p in passages for s in dict.fromkeys(sentences(p.chunk.text)) if content_terms(s)]
+    if not cands:
+        return None
+    df: dict[str, int] = {}
+    sent_terms = [set(content_terms(s)) for _, s in cands]
+    for terms in sent_terms:
+        for t in terms & q.terms:
+            df[t] = df.get(t, 0) + 1
+    idf = {t: math.log(1 + len(cands) / (1 + df.get(t, 0))) for t in q.terms}
+    total = sum(idf.values()) or 1.0
+    lexical = [sum(idf[t] for t in terms & q.terms) / total for terms in sent_terms]
+    order = sorted(range(len(cands)), key=lambda i: -lexical[i])[:max_sentences]
+    dense = [0.0] * len(cands)
+    qv = query_vector if query_vector is not None else embedder.embed_query(question)
+    sims = np.asarray(embedder.embed([cands[i][1] for i in order])) @ np.asarray(qv).reshape(-1)
+    for i, sim in zip(order, sims):
+        dense[i] = max(0.0, float(sim))
+    top = max((p.score for p in passages), default=1.0) or 1.0
+    best: Extract | None = None
+    for i in order:
+        p, s = cands[i]
+        parts = [dense[i], lexical[i], max(0.0, p.score) / top]
+        span = best_span(s, q) if q.kind in KINDS else None
+        if q.kind in KINDS:  # an answer of the kind asked for, and in the unit asked for
+            parts.append(0.0 if not span else 1.0 if _in_unit(span, q) else 0.5)
+        score = sum(parts) / len(parts) * (0.5 if _restates(s, q) else 1.0)
+        if best is None or score > best.score:
+            best = Extract(p, s, span, score, short_form(s, span))
+    return best

@@ -1,0 +1,70 @@
+"""What a question asks for: the kind of answer it expects and its focus word.
+
+    "How many weeks of leave does the other parent get?" -> kind "quantity", focus "week"
+    "When do unused days expire?"                        -> kind "date"
+    "Who approves purchases over 10,000 euros?"          -> kind "name"
+    "What caused the outage?"                            -> kind "reason"
+    "What does the dental plan cover?"                   -> kind "other"
+
+Rules over the question's own words: no corpus, no thresholds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from qa.text import content_terms
+
+_QUANTITY = re.compile(
+    r"\bhow\s+(many|much|long|often|old|far|big|large|high|low|soon|frequently)\b"
+    r"|\b(?:what|which)\s+(?:(?:is|was|are|were|will\s+be)\s+)?(?:the\s+)?(?:[\w-]+(?:'s|’s)?\s+){0,2}?"
+    r"(percentage|percent|share|proportion|rate|number|amount|fraction|ratio|price|cost|costs|fee|fees|limit|"
+    r"maximum|minimum|total|size|duration|level|value|sum|count|revenue|revenues|income|profit|loss|margin|"
+    r"salary|pay|budget|spend|spending|growth|earnings|sales|balance|headcount|deductible|premium|allowance)\b",
+    re.IGNORECASE,
+)
+_DATE = re.compile(
+    r"^\s*(?:by\s+|until\s+|since\s+)?when\b|\b(?:by|until|since)\s+when\b"
+    r"|\b(?:what|which)\s+(year|date|day|month|quarter|time|week)\b|\bin\s+what\s+year\b",
+    re.IGNORECASE,
+)
+_NAME = re.compile(r"^\s*(?:who|whom|whose)\b|\b(?:who|whom)\s+(?:is|are|was|were|does|do|did|should|must|can)\b",
+                   re.IGNORECASE)
+_REASON = re.compile(r"^\s*why\b|\bwhat\s+(?:caused|causes|led\s+to|leads\s+to|triggered|is\s+the\s+(?:cause|reason))\b"
+                     r"|\bwhat\s+(?:was|were|are|is)\s+the\s+(?:cause|reason)s?\b|\breasons?\s+(?:for|why)\b|\bhow\s+come\b",
+                     re.IGNORECASE)
+_PLACE = re.compile(r"^\s*where\b|\bwhere\s+(?:is|are|was|were|do|does|can|should|must)\b", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+@dataclass(frozen=True)
+class QuestionShape:
+    kind: str  # quantity | date | name | place | reason | other
+    focus: str | None  # stemmed noun the answer is counted in ("week"), if the question names one
+    terms: frozenset[str]  # the question's content terms (stemmed)
+
+
+def shape(question: str) -> QuestionShape:
+    terms = frozenset(content_terms(question))
+    if _REASON.search(question):
+        return QuestionShape("reason", None, terms)
+    m = _DATE.search(question)
+    if m:
+        return QuestionShape("date", None, terms)
+    m = _QUANTITY.search(question)
+    if m:
+        focus = None
+        if m.group(1) and m.group(1).lower() in ("many", "much"):
+            after = _WORD.findall(question[m.end():])[:1]
+            stems = content_terms(after[0]) if after else []
+            # "how many weeks" counts in weeks; "how much is/does..." asks for an amount of money or a share
+            focus = stems[0] if stems else ("amount" if m.group(1).lower() == "much" else None)
+        elif m.group(1) and m.group(1).lower() in ("long", "soon", "often", "frequently"):
+            focus = "time"
+        return QuestionShape("quantity", focus, terms)
+    if _NAME.search(question):
+        return QuestionShape("name", None, terms)
+    if _PLACE.search(question):
+        return QuestionShape("place", None, terms)
+    return QuestionShape("other", None, terms)
