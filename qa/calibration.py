@@ -15,7 +15,7 @@ from the index itself:
 
 Each question is scored exactly as the answerer scores it. The questions are split in two
 halves: on the first, the threshold is the highest value that refuses at most
-``max_false_abstain`` of the answerable ones; where the unanswerable ones allow a lower one
+``max_false_abstain`` of the answerable ones (with 90 % confidence, not only on that sample); where the unanswerable ones allow a lower one
 (at most ``max_false_answer`` of them above it), the threshold sits halfway between the two,
 with margin both ways. The second half reports the rates a user can expect. The result is
 stored in the index with the numbers it was fitted on, and every face's answerer reads it.
@@ -168,6 +168,7 @@ def synthetic_questions(index, n: int, seed: int = 0) -> tuple[list[str], list[s
                 if ruled:
                     rules.append(ruled[0])
     answerable = answerable[:n]
+    rng.shuffle(answerable)  # both forms in both halves of the split
     frequency: dict[str, int] = {}
     for q in answerable:
         for t in set(content_terms(q)):
@@ -178,10 +179,23 @@ def synthetic_questions(index, n: int, seed: int = 0) -> tuple[list[str], list[s
     return answerable, unanswerable
 
 
+def _upper_bound(k: int, n: int, z: float = 1.2816) -> float:
+    """Wilson's upper bound (one-sided 90 %) on a rate seen k times in n."""
+    p = k / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre + spread) / (1 + z * z / n)
+
+
 def _refusing(values: list[float], share: float) -> float:
-    """The highest threshold under which at most ``share`` of ``values`` fall."""
+    """The highest threshold under which so few of ``values`` fall that the rate they stand for is at
+    most ``share`` with 90 % confidence (a sample's quantile alone overshoots on new questions half
+    the time)."""
     v = sorted(values)
-    return v[min(len(v) - 1, int(math.floor(share * len(v))))]
+    k = int(math.floor(share * len(v)))
+    while k > 0 and _upper_bound(k, len(v)) > share:
+        k -= 1
+    return v[min(len(v) - 1, k)]
 
 
 def _answering(values: list[float], share: float) -> float:
