@@ -104,6 +104,8 @@ def main() -> None:
     ap.add_argument("--recalibrate", action="store_true", help="fit the threshold again even if the index has one")
     ap.add_argument("--rebuild", action="store_true", help="ingest the set again")
     ap.add_argument("--label", default="", help="a suffix for the result columns (e.g. a variant's name)")
+    ap.add_argument("--no-name-match", action="store_true", help="rank without telling sibling documents apart by name")
+    ap.add_argument("--no-spelling", action="store_true", help="answer without reading misspellings")
     args = ap.parse_args()
     base = load_settings(None, env={})
     generator = None
@@ -120,7 +122,8 @@ def main() -> None:
         for phrasing in args.phrasing:
             if phrasing == "model" and generator is None:
                 generator = make_generator(settings)
-            opts = replace(answer_options(settings), phrasing=phrasing)
+            opts = replace(answer_options(settings), phrasing=phrasing, correct_spelling=not args.no_spelling)
+            opts.evidence = replace(opts.evidence, name_match=not args.no_name_match)
             pipelines[f"archivist ({phrasing}){args.label}"] = Answerer(index, generator or _no_model(), opts)
         if args.naive:
             generator = generator or make_generator(settings)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from qa.answer import ABSTAIN_TEXT, Answer, Evidence, Passage
-from qa.evidence import EvidenceOptions, overlap, retrieve, select_evidence
+from qa.evidence import EvidenceOptions, SentenceVectors, overlap, retrieve, select_evidence
 from qa.extract import Extract, choose
 from qa.generators import Generator
 from qa.grounding import is_abstention, question_coverage, strip_citations, support
@@ -122,6 +122,7 @@ class Assessment:
     query: str  # what was searched: the question (or its follow-up rewrite), misspellings read
     hits: list
     confidence: Confidence
+    vectors: SentenceVectors  # the sentences' cosines to the query, for the extraction to reuse
 
 
 class Answerer:
@@ -145,8 +146,9 @@ class Answerer:
     def assess(self, question: str, *, filter: SearchFilter | None = None) -> Assessment:
         opt = self.options
         query = self.index.correct(question, filter=filter) if opt.correct_spelling else question
-        hits = retrieve(self.index, query, opt.k, opt.evidence, filter=filter)
-        return Assessment(query, hits, confidence(query, hits, opt))
+        vectors = SentenceVectors(self.index.embedder, query)
+        hits = retrieve(self.index, query, opt.k, opt.evidence, filter=filter, vectors=vectors)
+        return Assessment(query, hits, confidence(query, hits, opt), vectors)
 
     def _phrase(self, question: str, ex: Extract, quote: str) -> tuple[str | None, str]:
         """The model's short answer, when it passes every check; else None and why not."""
@@ -211,11 +213,14 @@ class Answerer:
                           query if query != question else search_query, hits)
 
         threshold, origin = self.threshold()
-        ex = choose(query, passages, self.index.embedder) if hits and c.value >= threshold else None
-        if ex is None:
+        if not hits or c.value < threshold:
             yield done(ABSTAIN_TEXT, "", True, [], f"nothing close enough (confidence {c.value:.2f} < {origin} "
                        f"threshold {threshold:.2f}: similarity {c.similarity:.2f}, coverage {c.coverage:.2f}, "
                        f"sentence match {c.match:.2f})")
+            return
+        ex = choose(query, passages, self.index.embedder, found.vectors)
+        if ex is None:
+            yield done(ABSTAIN_TEXT, "", True, [], "no sentence of the passages found reads as an answer")
             return
         quoted = quote_of(ex.passage.chunk.text, ex.sentence, opt.quote_neighbours, opt.quote_words)
         cited = [replace(ex.passage, best_sentence=ex.sentence)]  # the source card marks the quoted sentence

@@ -24,9 +24,8 @@ import math
 import re
 from dataclasses import dataclass
 
-import numpy as np
-
 from qa.answer import Passage
+from qa.evidence import SentenceVectors
 from qa.question import QuestionShape, shape
 from qa.text import content_terms, sentences, words
 
@@ -192,8 +191,7 @@ def _restates(sentence: str, q: QuestionShape) -> bool:
     return bool(terms) and terms <= q.terms
 
 
-def choose(question: str, passages: list[Passage], embedder, query_vector: np.ndarray | None = None,
-           max_sentences: int = 60) -> Extract | None:
+def choose(question: str, passages: list[Passage], embedder, vectors=None, max_sentences: int = 30) -> Extract | None:
     """The best answer-bearing sentence of the passages' chunks (see the module's docstring)."""
     q = shape(question)
     cands = [(p, s) for p in passages for s in dict.fromkeys(sentences(p.chunk.text)) if content_terms(s)]
@@ -209,8 +207,8 @@ def choose(question: str, passages: list[Passage], embedder, query_vector: np.nd
     lexical = [sum(idf[t] for t in terms & q.terms) / total for terms in sent_terms]
     order = sorted(range(len(cands)), key=lambda i: -lexical[i])[:max_sentences]
     dense = [0.0] * len(cands)
-    qv = query_vector if query_vector is not None else embedder.embed_query(question)
-    sims = np.asarray(embedder.embed([cands[i][1] for i in order])) @ np.asarray(qv).reshape(-1)
+    vectors = vectors or SentenceVectors(embedder, question)
+    sims = vectors.cosines([cands[i][1] for i in order])
     for i, sim in zip(order, sims):
         dense[i] = max(0.0, float(sim))
     top = max((p.score for p in passages), default=1.0) or 1.0

@@ -174,14 +174,16 @@ def make_answerer(settings: Settings, index: Index, generator=None):
 
 def calibrate(settings: Settings, index: Index, *, on_progress=None, force: bool = True):
     """Fit the index's abstention threshold on questions drawn from its own chunks (qa.calibration)
-    and store it in the index. Without ``force``, only when the index changed since the last fit.
-    Returns the new calibration, or None when nothing was fitted."""
+    and store it in the index. Without ``force``, only when none was fitted yet, or the index has
+    grown or shrunk by 5 % of its chunks since (a fit takes a second or so per 4 questions: a
+    one-file change to a large index keeps the fit it has). Returns the new calibration, or None."""
     from qa.calibration import calibrate as fit, stored
     from qa import FakeGenerator
 
     if not force:
         current = stored(index)
-        if current is not None and current.generation == index.generation:
+        if current is not None and current.embedder == (index.built_with or index.embedder.name) and \
+                abs(len(index) - current.chunks) < max(1.0, 0.05 * current.chunks):
             return None
     if index.generation == 0:
         return None
