@@ -1,5 +1,6 @@
-"""Time to the first streamed words of an answer, with the default models, as the web app
-and `archivist ask` see it (retrieval, evidence selection, prompt, first generated text).
+"""Time to the first words of an answer, with the default models, as the web app and
+`archivist ask` see it: the quote card (shown as soon as retrieval is done), then the checked
+short answer. ``--phrasing model`` has the small model phrase the short answer.
 
     .venv/bin/python bench/first_words.py
 
@@ -36,7 +37,10 @@ def main() -> None:
                 discover([ROOT / "data-samples" / "docs"]))
         gen = TransformersGenerator(cache_dir=ROOT / ".bench-cache" / "models")
         gen.load()
-        answerer = Answerer(index, gen)
+        from qa import AnswerOptions
+
+        answerer = Answerer(index, gen, AnswerOptions(phrasing=sys.argv[sys.argv.index("--phrasing") + 1]
+                                                      if "--phrasing" in sys.argv else "extract"))
         answerer.ask("warm up")  # first call pays for lazy loading
         first, total = [], []
         for q in load_jsonl(ROOT / "data-samples" / "questions.jsonl"):

@@ -96,8 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("ask", help="answer a question from the documents, with citations", description=(
-        "Retrieve, answer with the small model, check the answer against its sources, and cite them. "
-        "When the documents do not answer the question, says so and lists the closest passages. "
+        "Retrieve, pick the sentence that answers and the answer in it, and print the short answer, the quote "
+        "that backs it and its source (answer.phrasing = model lets the small model phrase the short answer, "
+        "shown only when it passes the checks). When the documents do not answer the question, says so and lists "
+        "the closest passages. "
         "With --questions, reads JSON lines with 'id' and 'question' and prints one answer object per line, "
         "in input order, loading the models once."))
     p.add_argument("question", nargs="?", help="the question")
@@ -132,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="fit when to abstain on this index's own documents", description=(
         "Draws questions from the index's own chunks (answerable) and questions it cannot answer (other domains, "
         "invented names), scores them as answers are scored, and stores the abstention threshold that refuses at "
-        "most answer.max_false_abstain of the answerable ones. Runs by itself after every ingest or reindex that "
-        "changed the index; 'archivist stats' shows the result."))
+        "most answer.max_false_abstain of the answerable ones. Runs by itself after an ingest or reindex when the "
+        "index has none yet or has changed by 5 percent of its chunks; 'archivist stats' shows the result."))
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the calibration as JSON")
     _common(p)
