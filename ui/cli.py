@@ -439,26 +439,14 @@ def _calibration_lines(cal) -> list[str]:
 
 
 def cmd_calibrate(args, settings: Settings) -> int:
-    from ui.services import calibrate, open_index
+    from ui.services import ProgressBar, calibrate, open_index
 
     index = open_index(settings, create=False)
-    bar = None
-
-    def on_progress(done: int, total: int) -> None:
-        nonlocal bar
-        if args.json or args.no_progress:
-            return
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, desc="scoring questions drawn from the index", unit="q", leave=False)
-        bar.update(done - bar.n)
-
+    bar = ProgressBar("scoring questions drawn from the index", not (args.json or args.no_progress))
     try:
-        cal = calibrate(settings, index, on_progress=on_progress)
+        cal = calibrate(settings, index, on_progress=bar)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if cal is None:
         raise ArchivistError("the index is too small to draw questions from (it needs at least 10 chunks with "
                              "sentences); the default threshold answer.min_confidence stays in use")

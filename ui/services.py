@@ -193,28 +193,37 @@ def calibrate(settings: Settings, index: Index, *, on_progress=None, force: bool
                max_false_answer=a.max_false_answer, on_progress=on_progress)
 
 
+class ProgressBar:
+    """An ``on_progress(done, total)`` callback drawing a bar on stderr, made on the first report;
+    draws nothing when not ``shown``. Close it when the work is done."""
+
+    def __init__(self, desc: str, shown: bool = True):
+        self.desc, self.shown, self._bar = desc, shown, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.shown:
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=self.desc, unit="q", leave=False)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
 def after_ingest(settings: Settings, index: Index, *, progress: bool = False):
     """What follows every ingest or reindex commit: the abstention threshold refitted when the
     index changed (``answer.calibrate_after_ingest``)."""
     if not settings.answer.calibrate_after_ingest:
         return None
-    bar = None
-
-    def on_progress(done: int, total: int) -> None:
-        nonlocal bar
-        if not progress:
-            return
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, desc="calibrating abstention", unit="q", leave=False)
-        bar.update(done - bar.n)
-
+    bar = ProgressBar("calibrating abstention", progress)
     try:
-        return calibrate(settings, index, on_progress=on_progress, force=False)
+        return calibrate(settings, index, on_progress=bar, force=False)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
 
 
 def reindex(settings: Settings, *, progress: bool = False, force: bool = False):
