@@ -25,7 +25,7 @@ from qa.answer import ABSTAIN_TEXT, Answer, Evidence, Passage
 from qa.evidence import EvidenceOptions, SentenceVectors, overlap, retrieve, select_evidence
 from qa.extract import Extract, choose
 from qa.generators import Generator
-from qa.grounding import is_abstention, question_coverage, strip_citations, support
+from qa.grounding import is_abstention, question_coverage, strip_citations, support, without_citations
 from qa.prompt import build_messages
 from qa.quote import quote as quote_of
 from qa.text import content_terms, normalize_answer
@@ -166,7 +166,7 @@ class Answerer:
             close = getattr(stream, "close", None)
             if close:
                 close()
-        draft = " ".join(re.sub(r"\s*\[\d{1,2}\]", "", "".join(parts)).split())
+        draft = without_citations("".join(parts))
         if not draft or ABSTAIN_TEXT.lower() in draft.lower() or is_abstention(draft):
             return None, "the model found no answer"
         if ex.span and normalize_answer(ex.span) not in normalize_answer(draft):

@@ -130,7 +130,7 @@ def best_span(sentence: str, q: QuestionShape) -> str | None:
     if not found:
         return None
     toks = words(sentence)
-    where = [i for i, t in enumerate(toks) if content_terms(t) and content_terms(t)[0] in q.terms]
+    where = [i for i, t in enumerate(toks) if set(content_terms(t)) & q.terms]
 
     def position(offset: int) -> int:
         return len(words(sentence[:offset]))

@@ -36,6 +36,11 @@ def strip_citations(text: str) -> str:
     return " ".join(_CITE.sub(" ", text).split())
 
 
+def without_citations(text: str) -> str:
+    """The text as a reader sees it without its markers: "25 days [1]." -> "25 days."."""
+    return " ".join(re.sub(r"\s*\[\d{1,2}\]", "", text).split())
+
+
 def is_abstention(text: str) -> bool:
     return ABSTAIN_TEXT.lower() in text.lower() or bool(_ABSTAIN_PATTERNS.search(text))
 
