@@ -15,7 +15,7 @@ from ingest._offline import prepare_offline
 from ingest.blocks import Block, CorruptDocument, EncryptedDocument, ParsedDocument, ParseError, UnsupportedFormat
 from ingest.pdf import parse_pdf
 from ingest.tables import html_to_markdown_table
-from ingest.text import decode_bytes, parse_delimited, parse_text
+from ingest.text import decode_bytes, parse_delimited, parse_plain, parse_text
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +24,16 @@ OFFICE = {".docx", ".pptx", ".xlsx", ".xlsm", ".doc", ".ppt", ".xls", ".odt", ".
 WEB = {".html", ".htm", ".xhtml", ".xml"}
 MARKUP = {".md", ".markdown", ".rst", ".org"}
 TEXT = {".txt", ".text", ".log"}
+#: read as plain text, line by line: source code, configuration, JSON lines, logs
+PLAIN = {
+    ".py", ".pyi", ".js", ".mjs", ".ts", ".tsx", ".jsx", ".java", ".kt", ".scala", ".go", ".rs", ".c", ".h",
+    ".cc", ".cpp", ".hpp", ".cs", ".rb", ".php", ".pl", ".swift", ".r", ".m", ".sql", ".sh", ".bash", ".ps1",
+    ".lua", ".css", ".scss", ".tex", ".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".toml", ".ini", ".cfg",
+    ".conf", ".properties", ".env", ".out", ".err",
+}
 DATA = {".csv", ".tsv"}
 MAIL = {".eml", ".msg"}
-SUPPORTED = {".pdf"} | OFFICE | WEB | MARKUP | TEXT | DATA | MAIL
+SUPPORTED = {".pdf"} | OFFICE | WEB | MARKUP | TEXT | PLAIN | DATA | MAIL
 
 _OOXML = {".docx", ".pptx", ".xlsx", ".xlsm"}
 #: the part that tells which Office package a zip is
@@ -95,6 +102,8 @@ def parse_file(path: Path, *, ocr: bool = True) -> ParsedDocument:
         return _parse_office(path, kind)
     if ext in TEXT:
         return parse_text(path)
+    if ext in PLAIN:
+        return parse_plain(path)
     if ext in DATA:
         return parse_delimited(path)
     if ext in _LEGACY_ODF:

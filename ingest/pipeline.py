@@ -31,12 +31,14 @@ class Source:
     path: Path
     doc: str
     root: Path | None = None  # the source folder it was found in (where folder sidecars stop)
+    #: who may read it, when the one who adds it says so (an upload's readers); None: the access policy decides
+    groups: tuple[str, ...] | None = None
 
 
 @dataclass
 class FileResult:
     doc: str
-    status: str  # added | updated | unchanged | removed | empty | failed
+    status: str  # added | updated | unchanged | regrouped | removed | empty | skipped (a type not read) | failed
     reason: str = ""
     chunks: int = 0
     pages: int | None = None
@@ -66,11 +68,16 @@ class IngestReport:
         return sum(r.pages or 0 for r in self.results if r.status in ("added", "updated"))
 
     def summary(self) -> str:
-        parts = [f"{self.count(s)} {s}" for s in ("added", "updated", "regrouped", "unchanged", "removed", "empty", "failed") if self.count(s)]
+        parts = [f"{self.count(s)} {s}" for s in ("added", "updated", "regrouped", "unchanged", "removed", "empty", "skipped", "failed") if self.count(s)]
         return (
-            f"{len(self.results)} file(s): " + (", ".join(parts) or "nothing to do")
-            + f"; {self.chunks} chunks in {self.seconds:.1f} s"
+            f"{plural(len(self.results), 'file')}: " + (", ".join(parts) or "nothing to do")
+            + f"; {plural(self.chunks, 'chunk')} in {self.seconds:.1f} s"
         )
+
+
+def plural(n: int, noun: str) -> str:
+    """'1 chunk', '3 chunks'."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def discover(paths: Iterable[str | os.PathLike]) -> list[Source]:
@@ -96,6 +103,16 @@ def discover(paths: Iterable[str | os.PathLike]) -> list[Source]:
         else:
             raise FileNotFoundError(f"no such file or folder: {raw}")
     return out
+
+
+def _may_change(src: Source, manifest: dict) -> bool:
+    """Whether a file looks new or changed by its size and time (the cheap first test)."""
+    seen = manifest.get(src.doc)
+    try:
+        stat = src.path.stat()
+    except OSError:
+        return False
+    return not seen or seen["size"] != stat.st_size or seen["mtime"] != stat.st_mtime
 
 
 def file_hash(path: Path) -> str:
@@ -210,6 +227,11 @@ class Ingestor:
 
             bar = tqdm(total=len(sources) + len(gone), unit="file", desc=f"{'syncing' if sync_prefixes is not None else 'ingesting'}",
                        file=sys.stderr, dynamic_ncols=True)
+            if force or any(_may_change(s, manifest) for s in sources):
+                bar.set_description("loading the embedding model")
+                self.index.embedder.count_tokens("warm-up")  # loads it: the time left counts files, not this
+                bar.set_description("syncing" if sync_prefixes is not None else "ingesting")
+                bar.reset()
         pending: list[tuple[DocumentInfo, list[Chunk]]] = []
         with self.index.writer() as writer:
 
@@ -295,13 +317,14 @@ class Ingestor:
     def _prepare(self, src: Source, known: dict, manifest: dict, by_hash: dict, force: bool) -> _Prepared:
         path = src.path
         if not is_supported(path):
-            return _Prepared(FileResult(src.doc, "failed", f"unsupported file type {path.suffix.lower() or '(no extension)'!r}"))
+            return _Prepared(FileResult(src.doc, "skipped", f"not a type Archivist reads ({path.suffix.lower() or 'no extension'})"))
         try:
             stat = path.stat()
         except OSError as exc:
             return _Prepared(FileResult(src.doc, "failed", f"cannot read the file ({exc.strerror or exc})"))
         try:
-            groups = tuple(sorted(set(self.groups_for(src.doc, path, src.root))))
+            given = src.groups if src.groups is not None else self.groups_for(src.doc, path, src.root)
+            groups = tuple(sorted(set(given)))
         except (OSError, ValueError) as exc:  # an unreadable or malformed sidecar: fail closed, say why
             return _Prepared(FileResult(src.doc, "failed", f"access groups: {exc}"))
         prev = known.get(src.doc)

@@ -65,6 +65,23 @@ def parse_text(path: Path) -> ParsedDocument:
     return doc
 
 
+def parse_plain(path: Path) -> ParsedDocument:
+    """Source code, configuration, JSON lines: the text as it is, a block per paragraph with
+    its line breaks kept (they carry the meaning); a file with NUL bytes is not text."""
+    data = Path(path).read_bytes()
+    if b"\x00" in data[:65536]:
+        from ingest.blocks import CorruptDocument
+
+        raise CorruptDocument(f"not a text file although named {Path(path).suffix.lower()} (it holds binary data)")
+    text = decode_bytes(data).replace("\r\n", "\n").replace("\r", "\n")
+    doc = ParsedDocument()
+    for para in text.split("\n\n"):
+        lines = [ln.rstrip() for ln in para.split("\n") if ln.strip()]
+        if lines:
+            doc.blocks.append(Block("text", "\n".join(lines), None))
+    return doc
+
+
 def parse_delimited(path: Path) -> ParsedDocument:
     text = decode_bytes(Path(path).read_bytes())
     sample = text[:20_000]

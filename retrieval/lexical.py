@@ -15,6 +15,20 @@ from typing import Sequence
 import numpy as np
 
 
+def _bm25s():
+    """bm25s, its logger following the application's level again: on import it sets itself to
+    DEBUG, which printed "Building index from IDs objects" on every ingest."""
+    import logging
+
+    logger = logging.getLogger("bm25s")
+    level = logger.level
+    import bm25s
+
+    if logger.level == logging.DEBUG and level != logging.DEBUG:
+        logger.setLevel(level)
+    return bm25s
+
+
 def _stemmer():
     import Stemmer  # PyStemmer
 
@@ -37,7 +51,7 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, ids: Sequence[int], texts: Sequence[str]) -> "LexicalIndex":
-        import bm25s
+        bm25s = _bm25s()
 
         from scipy import sparse
 
@@ -58,7 +72,7 @@ class LexicalIndex:
         return len(self.ids)
 
     def tokens(self, query: str) -> list[str]:
-        import bm25s
+        bm25s = _bm25s()
 
         return bm25s.tokenize([query], stopwords="en", stemmer=self._stem, return_ids=False, show_progress=False)[0]
 
@@ -147,7 +161,7 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path) -> "LexicalIndex":
-        import bm25s
+        bm25s = _bm25s()
 
         if not (folder / "ok.json").exists():
             raise FileNotFoundError(folder)

@@ -98,14 +98,37 @@ def test_failures_are_reported_by_name_and_exit_1(cli, tmp_path):
     folder.mkdir()
     (folder / "good.txt").write_text("The ferry leaves at nine.")
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
-    (folder / "song.wav").write_bytes(b"RIFF....WAVE")
     (folder / "empty.txt").write_text("   ")
     code, out, err = cli("ingest", str(folder), "--no-progress")
     assert code == 1
-    assert "broken.pdf" in err and "song.wav: unsupported file type '.wav'" in err and "empty.txt" in err
-    assert "1 added" in err and "2 failed" in err and "1 empty" in err
+    assert "broken.pdf" in err and "empty.txt" in err
+    assert "1 added" in err and "1 failed" in err and "1 empty" in err
     code, out, err = cli("search", "ferry", "--json")
     assert json.loads(out)["results"][0]["doc"] == "good.txt"
+
+
+def test_types_it_does_not_read_are_skipped_and_text_types_are_read(cli, tmp_path):
+    """Issue 18: .exe, images, audio are 'skipped' (exit 0, listed with --verbose); code and JSON lines are text."""
+    folder = tmp_path / "share"
+    folder.mkdir()
+    (folder / "tool.exe").write_bytes(b"MZ\x90\x00\x03" + bytes(200))
+    (folder / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    (folder / "song.wav").write_bytes(b"RIFF....WAVE")
+    (folder / "rates.py").write_text("# the ferry tariff\nFERRY_TARIFF_EUR = 42  # per car, one way\n")
+    (folder / "events.jsonl").write_text('{"event": "dock closed", "harbour": "Bergen"}\n')
+    (folder / "binary.json").write_bytes(b"{\x00\x00\x01}")
+    code, out, err = cli("ingest", str(folder), "--no-progress")
+    assert code == 1 and "binary.json" in err and "not a text file" in err  # named .json but binary: failed
+    assert "2 added" in err and "3 skipped" in err and "tool.exe" not in err
+    code, out, err = cli("ingest", str(folder), "--no-progress", "--force", "-v")
+    assert "skipped  tool.exe" in err and "skipped  photo.png" in err
+    (folder / "binary.json").unlink()
+    code, out, err = cli("ingest", str(folder), "--no-progress")
+    assert code == 0, err
+    hits = json.loads(cli("search", "ferry tariff", "--json")[1])["results"]
+    assert hits[0]["doc"] == "rates.py" and "FERRY_TARIFF_EUR = 42" in hits[0]["text"]
+    hits = json.loads(cli("search", "dock closed Bergen", "--json")[1])["results"]
+    assert hits[0]["doc"] == "events.jsonl"
 
 
 def test_single_file_is_named_by_its_name(cli, tmp_path):
