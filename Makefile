@@ -10,10 +10,10 @@ setup:
 	@bash .ci/setup
 
 demo: setup
-	$(BIN)/archivist ingest data-samples/docs --index $(DATA)/index
-	$(BIN)/archivist stats --index $(DATA)/index
-	$(BIN)/archivist users demo
-	$(BIN)/archivist serve --index $(DATA)/index $(SERVE_ARGS)
+	ARCHIVIST_DATA_DIR=$(DATA) $(BIN)/archivist ingest data-samples/docs
+	ARCHIVIST_DATA_DIR=$(DATA) $(BIN)/archivist stats
+	ARCHIVIST_DATA_DIR=$(DATA) $(BIN)/archivist users demo
+	ARCHIVIST_DATA_DIR=$(DATA) $(BIN)/archivist serve $(SERVE_ARGS)
 
 test: setup
 	bash .ci/offline $(BIN)/python -m pytest $(PYTEST_ARGS)

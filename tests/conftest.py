@@ -70,3 +70,72 @@ def require_eval(*parts):
     if not path.exists():
         pytest.skip(f"shared eval data not found at {path}")
     return path
+
+
+# --- nothing a test does may write into the checkout (issue 18) -----------------------------
+#: folders the tooling itself owns: the environment, git, Python's byte-code, build metadata
+_TOOLING = {".venv", ".git", "__pycache__", ".pytest_cache", ".bench-cache", "build", ".whl", ".gl"}
+
+
+def checkout_files(root: Path = ROOT) -> dict[str, tuple[int, int]]:
+    """Every file of the checkout outside the tooling's folders, with its size and time."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in _TOOLING and not d.endswith(".egg-info")]
+        for name in filenames:
+            path = Path(dirpath, name)
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            out[str(path.relative_to(root))] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def checkout_changes(before: dict, after: dict) -> list[str]:
+    return sorted(f"{'new' if k not in before else 'gone' if k not in after else 'changed'}: {k}"
+                  for k in set(before) | set(after) if before.get(k) != after.get(k))
+
+
+def pytest_sessionstart(session):
+    session.config._checkout_before = checkout_files()
+
+
+def leftover_processes(folder: Path) -> list[str]:
+    """Processes (other than this one) working in ``folder`` or naming it on their command
+    line: servers and workers a test started and did not stop."""
+    out = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return out
+    inside = str(folder)
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile, or not ours to look at
+            continue
+        if cwd.startswith(inside) or inside in cmdline:
+            out.append(f"{entry.name}: {cmdline[:160]}")
+    return out
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import sys
+
+    before = getattr(session.config, "_checkout_before", None)
+    if before is None:
+        return
+    changes = checkout_changes(before, checkout_files())
+    if changes:
+        print("\nFAILED: the tests wrote into the checkout (use tmp_path):\n  " + "\n  ".join(changes[:30]),
+              file=sys.stderr)
+        session.exitstatus = 1
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is not None and getattr(factory, "_basetemp", None) is not None:
+        left = leftover_processes(factory.getbasetemp())
+        if left:
+            print("\nFAILED: the tests left processes running:\n  " + "\n  ".join(left[:20]), file=sys.stderr)
+            session.exitstatus = 1

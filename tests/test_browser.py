@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -50,11 +51,17 @@ def server(tmp_path):
         proc.kill()
         pytest.fail("the app did not come up within 60 s")
     yield url
-    proc.terminate()
+    proc.terminate()  # `archivist serve` passes it on to the Streamlit server it started
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # anything left of the group: no test leaves a server behind
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "the web server outlived 'archivist serve'"
 
 
 def test_ask_in_a_real_browser(server, tmp_path):

@@ -233,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {"index": getattr(args, "index", None)}
+    if args.command == "serve":
+        overrides.update({"web.host": args.host, "web.port": args.port})
     if getattr(args, "mode", None):
         overrides["search.mode"] = args.mode
     return load_settings(getattr(args, "config", None), **overrides)
@@ -249,7 +251,7 @@ def _setup_logging(args: argparse.Namespace, settings: Settings | None = None) -
         warnings.filterwarnings("ignore")
 
 
-def _print_report(report, index_path, as_json: bool) -> int:
+def _print_report(report, index_path, as_json: bool, verbose: bool = False) -> int:
     if as_json:
         print(json.dumps({
             "files": [r.__dict__ for r in report.results],
@@ -259,9 +261,13 @@ def _print_report(report, index_path, as_json: bool) -> int:
             "job": report.job_id,
         }, indent=2))
     else:
+        shown = ("failed", "empty", "skipped") if verbose else ("failed", "empty")
         for r in report.results:
-            if r.status in ("failed", "empty"):
+            if r.status in shown:
                 print(f"  {r.status:>7}  {r.doc}: {r.reason}", file=sys.stderr)
+        if report.count("skipped") and not verbose:
+            print(f"  {report.count('skipped')} file(s) of a type Archivist does not read were skipped "
+                  "(--verbose lists them)", file=sys.stderr)
         print(report.summary(), file=sys.stderr)
         print(f"index: {index_path}", file=sys.stderr)
     return 1 if report.failed else 0
@@ -272,7 +278,7 @@ def cmd_reindex(args, settings: Settings) -> int:
 
     report = reindex(settings, progress=not args.no_progress and not args.json, force=args.force)
     _audit_job(settings, "reindex", report)
-    return _print_report(report, settings.index_dir, args.json)
+    return _print_report(report, settings.index_dir, args.json, args.verbose > 0)
 
 
 def _audit_job(settings: Settings, action: str, report=None, detail: str = "") -> None:
@@ -375,13 +381,16 @@ def cmd_schedule(args, settings: Settings) -> int:
 
 def cmd_serve(args, settings: Settings) -> int:
     import os
-    import subprocess
 
     from ingest._offline import set_offline_env
+    from ui.child import PortError, check_port_free, run_in_group
     from ui.services import user_store
 
-    host = args.host or settings.web.host
-    port = args.port or settings.web.port
+    host, port = settings.web.host, settings.web.port
+    try:
+        check_port_free(host, port)
+    except PortError as exc:
+        raise ArchivistError(str(exc)) from None
     app = Path(__file__).resolve().parent / "web" / "app.py"
     env = dict(os.environ)
     set_offline_env()
@@ -389,6 +398,7 @@ def cmd_serve(args, settings: Settings) -> int:
     if args.config:
         env["ARCHIVIST_CONFIG"] = str(Path(args.config).resolve())
     env["ARCHIVIST_INDEX"] = str(settings.index_dir.resolve())
+    env["ARCHIVIST_DATA_DIR"] = str(Path(settings.data_dir).resolve())  # the same users, audit log, uploads
     env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
     if settings.auth.mode == "local" and not user_store(settings).list():
         print(f"archivist: no users yet in {settings.users_path}; add one first: "
@@ -396,15 +406,14 @@ def cmd_serve(args, settings: Settings) -> int:
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless=true",
            f"--server.address={host}", f"--server.port={port}", "--browser.gatherUsageStats=false",
            "--server.fileWatcherType=none", "--global.developmentMode=false", "--client.toolbarMode=minimal",
-           f"--server.maxUploadSize={settings.web.max_upload_mb}", "--server.enableXsrfProtection=true"]
+           f"--server.maxUploadSize={settings.web.max_upload_mb}", "--server.enableXsrfProtection=true",
+           "--client.showErrorDetails=none", "--logger.level=warning"]
     # the app checks the address of the connection itself for proxy sign-in: never let the
     # server rewrite it from an X-Forwarded-For header
     env["FORWARDED_ALLOW_IPS"] = ""
-    print(f"archivist: serving on http://{host}:{port} (index {settings.index_dir})", file=sys.stderr)
-    try:
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return 0
+    print(f"archivist: serving on http://{host}:{port} (index {settings.index_dir}); Ctrl-C to stop", file=sys.stderr)
+    code = run_in_group(cmd, env)  # stopping this process stops the server and its children
+    return 0 if code in (0, -2, -15, 130, 143) else code
 
 
 def cmd_ingest(args, settings: Settings) -> int:
@@ -425,7 +434,7 @@ def cmd_ingest(args, settings: Settings) -> int:
         ingestor.jobs.close()
     after_ingest(settings, index, progress=progress)
     _audit_job(settings, "ingest", report)
-    return _print_report(report, index.path, args.json)
+    return _print_report(report, index.path, args.json, args.verbose > 0)
 
 
 def _calibration_lines(cal) -> list[str]:
@@ -479,9 +488,9 @@ def cmd_search(args, settings: Settings) -> int:
     from retrieval import SearchFilter
     from ui.services import open_index
 
-    k = args.k or settings.search.k
-    if k < 1:
-        raise ArchivistError("-k must be at least 1")
+    k = settings.search.k if args.k is None else args.k
+    if not 1 <= k <= 1000:
+        raise ArchivistError(f"-k {k}: give the number of passages to show, from 1 to 1000 (default {settings.search.k})")
     from ui.services import open_audit
 
     _ident, flt, who = _reader(args, settings)
@@ -554,9 +563,21 @@ def cmd_docs(args, settings: Settings) -> int:
         return 0
     if not docs:
         print("The index holds no documents yet; add some with 'archivist ingest PATH'.")
+    from ingest.pipeline import plural
+
     for d in docs:
-        print(f"{d.doc}\t{d.format}\t{d.pages or '-'} pages\t{d.chunks} chunks")
+        pages = plural(d.pages, "page") if d.pages else "-"
+        print(f"{d.doc}\t{d.format}\t{pages}\t{plural(d.chunks, 'chunk')}\t{readers_text(d.groups)}")
+    nobody = [d.doc for d in docs if not d.groups]
+    if nobody:
+        print(f"\n{plural(len(nobody), 'document')} readable by nobody: add an [[access.rules]] entry or a .groups "
+              "file for them, then run reindex (or ingest again)", file=sys.stderr)
     return 0
+
+
+def readers_text(groups) -> str:
+    """Who may read a document, in words; an empty list is flagged."""
+    return "readers: " + ", ".join(groups) if groups else "READABLE BY NOBODY: add a rule or a .groups file"
 
 
 def cmd_remove(args, settings: Settings) -> int:

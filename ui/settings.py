@@ -166,7 +166,9 @@ class AuditSettings:
 
 @dataclass
 class Settings:
-    data_dir: Path = DEFAULT_DATA_DIR
+    #: where the audit log, feedback, users, uploads and model versions live. Default: the folder
+    #: given as ``index`` when one is (what belongs to an index stays with it), else ./archivist-data
+    data_dir: Path | None = None
     index: Path | None = None  # default: <data_dir>/index
     log_level: str = "WARNING"
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
@@ -181,6 +183,15 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
+
+    def __post_init__(self) -> None:
+        self.resolve_data_dir()
+
+    def resolve_data_dir(self) -> None:
+        """An unset data dir becomes the index folder when one is named, else ./archivist-data:
+        a command given ``--index DIR`` never writes its audit log into the current folder."""
+        if self.data_dir is None:
+            self.data_dir = Path(self.index) if self.index else DEFAULT_DATA_DIR
 
     @property
     def index_dir(self) -> Path:
@@ -198,7 +209,7 @@ class Settings:
 def _coerce(value: Any, target: Any, where: str) -> Any:
     current = target
     kind = type(current) if current is not None else str
-    if isinstance(current, Path) or (current is None and where.endswith("index")):
+    if isinstance(current, Path) or (current is None and where in ("index", "data_dir")):
         return Path(os.path.expanduser(str(value)))
     try:
         if kind is bool:
@@ -317,6 +328,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("finetune.heldout must lie between 0 and 1 (the share of questions never trained on)")
     if s.audit.retention_days < 0:
         raise ConfigError("audit.retention_days must be 0 (keep forever) or more")
+    if not 1 <= s.web.port <= 65535:
+        raise ConfigError(f"web.port = {s.web.port} is not a port: use 1 to 65535 (--port or web.port), e.g. 8501")
     if s.web.max_upload_mb < 1:
         raise ConfigError("web.max_upload_mb must be at least 1")
     if not 32 <= s.ingest.chunk_tokens <= 8192:
@@ -327,6 +340,7 @@ def load_settings(config: str | os.PathLike | None = None, env: Mapping[str, str
     """Defaults < file < environment < ``overrides`` (dotted keys, e.g. ``{"search.k": 3}``)."""
     env = os.environ if env is None else env
     s = Settings()
+    s.data_dir = None  # decided once every source has spoken
     path = Path(config) if config else (Path(env["ARCHIVIST_CONFIG"]) if env.get("ARCHIVIST_CONFIG") else None)
     if path is None and Path("archivist.toml").is_file():
         path = Path("archivist.toml")
@@ -349,5 +363,6 @@ def load_settings(config: str | os.PathLike | None = None, env: Mapping[str, str
             continue
         section, _, sub = dotted.partition(".")
         _apply(s, {section: {sub: value}} if sub else {section: value}, "", "command line")
+    s.resolve_data_dir()
     _validate(s)
     return s
