@@ -113,6 +113,19 @@ def _load_cached(folder: Path):
     return AutoTokenizer.from_pretrained(folder, local_files_only=True), model
 
 
+def _quiet_gguf_conversion() -> None:
+    """transformers draws a bare tqdm bar while it de-quantises a GGUF file, whatever its own
+    progress setting says: in a server log that is noise, so that bar is switched off."""
+    import functools
+
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return
+    gguf_utils.tqdm = functools.partial(tqdm, disable=True)
+
+
 class TransformersGenerator(_Base):
     """A causal LM from a local folder, or a GGUF file that transformers de-quantises.
 
@@ -163,6 +176,7 @@ class TransformersGenerator(_Base):
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()
+            _quiet_gguf_conversion()
             if self.threads:
                 torch.set_num_threads(self.threads)
             cached = self._cached_copy()

@@ -381,8 +381,8 @@ def test_wrong_password_is_refused_and_audited(web, site):
 
 def test_eve_in_the_web_app_sees_nothing_restricted(web):
     at = _sign_in(web(), "eve")
-    assert [o for o in at.sidebar.radio[0].options] == ["Ask"]  # no Admin, Evaluate or Audit log
-    assert any("1 documents you may read" in c.value for c in at.caption)
+    assert not at.sidebar.radio  # the Ask page alone: no Admin, Evaluate or Audit log, and no menu
+    assert any("1 document you may read" in c.value for c in at.caption)
     for q in ATTACKS[:4] + ["and how much was it?"]:  # the last one a follow-up of the ones before
         at.chat_input[0].set_value(q).run()
         assert not at.exception, at.exception

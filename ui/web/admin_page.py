@@ -21,7 +21,7 @@ def safe_name(name: str) -> str:
     return base[:200] or "upload"
 
 
-def run_job(svc: Services, ident: Identity, sources, what: str) -> None:
+def run_job(svc: Services, ident: Identity, sources, what: str, readers: str = "") -> None:
     from ui.services import make_ingestor
 
     ingestor = make_ingestor(svc.settings, svc.index)
@@ -32,7 +32,7 @@ def run_job(svc: Services, ident: Identity, sources, what: str) -> None:
     def on_file(done, total, res):
         rows.append({"document": res.doc, "result": res.status, "chunks": res.chunks, "reason": res.reason})
         bar.progress(done / max(total, 1), text=f"{done}/{total}: {res.doc}")
-        table.dataframe(rows, hide_index=True, use_container_width=True)
+        table.dataframe(rows, hide_index=True, width="stretch")
 
     try:
         report = ingestor.ingest(sources, on_file=on_file)
@@ -49,48 +49,110 @@ def run_job(svc: Services, ident: Identity, sources, what: str) -> None:
     bar.progress(1.0, text="Calibrating when to abstain on the new index…")
     after_ingest(svc.settings, svc.index)
     bar.progress(1.0, text="Done")
-    (st.warning if report.failed else st.success)(report.summary())
+    (st.warning if report.failed else st.success)(report.summary() + (f" · readable by {readers}" if readers else ""))
+
+
+def reader_choices(svc: Services, ident: Identity) -> list[str]:
+    """Groups an upload can be shared with: everyone, the users' groups, the index's groups."""
+    from retrieval.filters import EVERYONE
+
+    known = {g for groups in svc.users.list().values() for g in groups} | set(ident.groups)
+    known |= {g for d in svc.index.documents(ident.filter) for g in d.groups}
+    return [EVERYONE] + sorted(known - {EVERYONE})
+
+
+def save_upload(target: Path, name: str, data: bytes, readers: tuple[str, ...]) -> Path:
+    """Write an uploaded file and its ``.groups`` sidecar (who may read it, kept for later reindexing)."""
+    from ingest.sources import SIDECAR_SUFFIX
+
+    path = target / name
+    path.write_bytes(data)
+    (target / (name + SIDECAR_SUFFIX)).write_text("\n".join(readers) + "\n", encoding="utf-8")
+    return path
+
+
+def render_metrics(box, svc: Services, ident: Identity) -> None:
+    stats = svc.index.stats(ident.filter)  # what this admin may read; the command line sees everything
+    with box.container():
+        cols = st.columns(4)
+        cols[0].metric("Documents", stats["documents"])
+        cols[1].metric("Chunks", stats["chunks"])
+        cols[2].metric("Pages", stats["pages"])
+        cols[3].metric("Formats", len(stats["formats"]))
+        st.caption(f"Embedder: {stats['embedder']} · Generator: {svc.answerer.generator.name} · Index: {stats['index']}")
+
+
+def render_upload(svc: Services, ident: Identity) -> None:
+    from ingest import Source
+
+    limit_mb = svc.settings.web.max_upload_mb
+    files = st.file_uploader("Files", accept_multiple_files=True, key="uploads",
+                             type=sorted(e.lstrip(".") for e in SUPPORTED))
+    mine = sorted(g for g in ident.groups if g != svc.settings.auth.admin_group) or sorted(ident.groups)
+    readers = st.multiselect("Who may read them", reader_choices(svc, ident), default=mine, key="upload_readers",
+                             help="Groups whose members may read the uploaded files ('everyone': every signed-in "
+                                  "user). Default: your own groups.")
+    if not readers:
+        st.warning("Nobody will be able to read these files: choose at least one group.")
+    if st.button("Ingest the uploaded files", disabled=not files or not readers):
+        target = svc.settings.data_dir / "uploads"
+        target.mkdir(parents=True, exist_ok=True)
+        sources = []
+        for f in files:
+            name = safe_name(f.name)
+            if f.size > limit_mb * 1_000_000:
+                st.error(f"{escape_md(name)}: larger than {limit_mb} MB (web.max_upload_mb), not ingested")
+                continue
+            if Path(name).suffix.lower() not in SUPPORTED:
+                st.error(f"{escape_md(name)}: not a supported file type, not ingested")
+                continue
+            path = save_upload(target, name, f.getvalue(), tuple(readers))
+            sources.append(Source(path, f"uploads/{name}", target, groups=tuple(readers)))
+        if sources:
+            run_job(svc, ident, sources, f"upload of {len(sources)} file(s) for {', '.join(readers)}",
+                    readers=", ".join(readers))
+    st.caption(f"Up to {limit_mb} MB a file. Supported: " + ", ".join(sorted(e.lstrip(".") for e in SUPPORTED)))
+
+
+def render_documents(svc: Services, ident: Identity) -> None:
+    nobody = [d.doc for d in svc.index.documents() if not d.groups]  # hidden from every reader, this admin too
+    if nobody:
+        st.warning(f"{len(nobody)} document(s) readable by nobody: add a rule or a .groups file, then reindex: "
+                   + ", ".join(escape_md(d) for d in nobody[:20]) + (" …" if len(nobody) > 20 else ""))
+    docs = svc.index.documents(ident.filter)
+    if not docs:
+        st.info("No documents yet: upload some above, or name a folder.")
+        return
+    st.dataframe([{"document": d.doc, "format": d.format, "pages": str(d.pages) if d.pages else "–",
+                   "chunks": d.chunks, "readers": ", ".join(d.groups), "indexed": d.indexed_at} for d in docs],
+                 hide_index=True, width="stretch")
+    doomed = st.selectbox("Remove a document", [""] + [d.doc for d in docs], key="remove_doc")
+    if st.button("Remove", disabled=not doomed):
+        try:
+            with svc.index.writer() as w:
+                w.remove_document(doomed)
+                w.commit()
+        except Exception as exc:
+            st.error(str(exc))
+        else:
+            svc.audit.record(ident.user, "remove", detail=f"removed: {doomed}")
+            st.success(f"Removed {escape_md(doomed)}")
+            time.sleep(0.2)
+            st.rerun()
 
 
 def render(svc: Services, ident: Identity) -> None:
-    from ingest import Source, discover
+    from ingest import discover
     from ingest.jobs import JobLog
 
     require_admin(ident)
     st.title("Admin")
-    stats = svc.index.stats(ident.filter)  # what this admin may read; the command line sees everything
-    cols = st.columns(4)
-    cols[0].metric("Documents", stats["documents"])
-    cols[1].metric("Chunks", stats["chunks"])
-    cols[2].metric("Pages", stats["pages"])
-    cols[3].metric("Formats", len(stats["formats"]))
-    st.caption(f"Embedder: {stats['embedder']} · Generator: {svc.answerer.generator.name} · Index: {stats['index']}")
+    metrics = st.empty()  # filled last: the counts include what this run just added or removed
 
     st.subheader("Add documents")
     tab_up, tab_dir = st.tabs(["Upload files", "A folder on the server"])
     with tab_up:
-        limit_mb = svc.settings.web.max_upload_mb
-        files = st.file_uploader("Files", accept_multiple_files=True, key="uploads",
-                                 type=sorted(e.lstrip(".") for e in SUPPORTED))
-        if st.button("Ingest the uploaded files", disabled=not files):
-            target = svc.settings.data_dir / "uploads"
-            target.mkdir(parents=True, exist_ok=True)
-            sources = []
-            for f in files:
-                name = safe_name(f.name)
-                if f.size > limit_mb * 1_000_000:
-                    st.error(f"{escape_md(name)}: larger than {limit_mb} MB (web.max_upload_mb), not ingested")
-                    continue
-                if Path(name).suffix.lower() not in SUPPORTED:
-                    st.error(f"{escape_md(name)}: not a supported file type, not ingested")
-                    continue
-                path = target / name
-                path.write_bytes(f.getvalue())
-                sources.append(Source(path, f"uploads/{name}", target))
-            if sources:
-                run_job(svc, ident, sources, f"upload of {len(sources)} file(s)")
-        st.caption(f"Up to {limit_mb} MB a file. Supported: " + ", ".join(sorted(e.lstrip(".") for e in SUPPORTED))
-                   + ". Who may read an uploaded file follows the access rules for uploads/…")
+        render_upload(svc, ident)
     with tab_dir:
         folder = st.text_input("Folder", placeholder="/srv/shares/hr")
         if st.button("Ingest the folder", disabled=not folder):
@@ -102,25 +164,8 @@ def render(svc: Services, ident: Identity) -> None:
                 run_job(svc, ident, sources, f"folder {folder}")
 
     st.subheader("Documents")
-    docs = svc.index.documents(ident.filter)
-    if not docs:
-        st.info("No documents yet: upload some above, or name a folder.")
-    else:
-        st.dataframe([{"document": d.doc, "format": d.format, "pages": d.pages, "chunks": d.chunks,
-                       "readers": ", ".join(d.groups), "indexed": d.indexed_at} for d in docs], hide_index=True, use_container_width=True)
-        doomed = st.selectbox("Remove a document", [""] + [d.doc for d in docs], key="remove_doc")
-        if st.button("Remove", disabled=not doomed):
-            try:
-                with svc.index.writer() as w:
-                    w.remove_document(doomed)
-                    w.commit()
-            except Exception as exc:
-                st.error(str(exc))
-            else:
-                svc.audit.record(ident.user, "remove", detail=f"removed: {doomed}")
-                st.success(f"Removed {escape_md(doomed)}")
-                time.sleep(0.2)
-                st.rerun()
+    render_documents(svc, ident)
+    render_metrics(metrics, svc, ident)
 
     render_models(svc, ident)
 
@@ -134,7 +179,7 @@ def render(svc: Services, ident: Identity) -> None:
         st.dataframe([{"job": j.id, "kind": j.kind, "status": j.status, "files": f"{j.done}/{j.total}",
                        "counts": ", ".join(f"{k} {v}" for k, v in j.counts.items()),
                        "seconds": round(j.seconds or 0, 1), "message": j.message} for j in jobs],
-                     hide_index=True, use_container_width=True)
+                     hide_index=True, width="stretch")
 
 
 def _finetune_running(svc: Services) -> int | None:
@@ -156,7 +201,7 @@ def _start_finetune(svc: Services, budget: float) -> None:
 
     data = svc.settings.data_dir
     data.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, ARCHIVIST_INDEX=str(svc.index.path.resolve()))
+    env = dict(os.environ, ARCHIVIST_INDEX=str(svc.index.path.resolve()), ARCHIVIST_DATA_DIR=str(data.resolve()))
     log = open(data / "finetune.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "finetune", "--budget-minutes", str(budget)],
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
@@ -187,7 +232,7 @@ def render_models(svc: Services, ident: Identity) -> None:
                        "containment after": metric(v, "after", "containment"),
                        "F1 before": metric(v, "before", "f1"), "F1 after": metric(v, "after", "f1"),
                        "wrongly abstained after": metric(v, "after", "abstain_answerable")} for v in items],
-                     hide_index=True, use_container_width=True)
+                     hide_index=True, width="stretch")
         cols = st.columns([2, 1, 1])
         chosen = cols[0].selectbox("Version", [v.id for v in items], key="promote_version")
         if cols[1].button("Promote", key="promote"):

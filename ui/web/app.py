@@ -31,7 +31,10 @@ if ident.is_admin:
     PAGES.update({"Admin": admin_page.render, "Evaluate": eval_page.render, "Audit log": audit_page.render})
 if st.session_state.get("page") not in PAGES:
     st.session_state["page"] = "Ask"
-page = st.sidebar.radio("Archivist", list(PAGES), key="page")
+if len(PAGES) > 1:  # a menu only when there is something to choose
+    page = st.sidebar.radio("Archivist", list(PAGES), key="page")
+else:
+    page = "Ask"
 with st.sidebar:
     st.caption(f"Signed in as **{escape_md(ident.user)}**" + (" (admin)" if ident.is_admin else ""))
     if svc.settings.auth.mode == "local" and st.button("Sign out"):

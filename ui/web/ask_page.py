@@ -97,7 +97,9 @@ def render(svc: Services, ident: Identity) -> None:
     if not history:
         readable = svc.index.stats(ident.filter)["documents"]  # counts only what this reader may read
         if readable:
-            st.caption(f"{readable} documents you may read. Answers cite their sources; "
+            from ingest.pipeline import plural
+
+            st.caption(f"{plural(readable, 'document')} you may read. Answers cite their sources; "
                        "when the documents do not say, Archivist says so.")
         else:
             st.info("No documents are shared with you yet. An administrator adds documents and decides who may "

@@ -32,7 +32,7 @@ def render(svc: Services, ident: Identity) -> None:
     st.dataframe([{"time": e.to_json()["time"], "user": e.user, "action": e.action,
                    "question": e.question or e.detail, "answer": e.answer,
                    "abstained": e.abstained, "retrieved": len(e.retrieved), "cited": ", ".join(e.cited)}
-                  for e in entries], hide_index=True, use_container_width=True)
+                  for e in entries], hide_index=True, width="stretch")
     c1, c2 = st.columns(2)
     c1.download_button("Export CSV", svc.audit.export(entries, "csv"), file_name="archivist-audit.csv",
                        mime="text/csv", key="audit_csv")

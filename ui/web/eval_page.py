@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -50,19 +51,59 @@ def render(svc: Services, ident: Identity) -> None:
     for label in [a] + ([b] if b != "(none)" and b != a else []):
         options = replace(svc.answerer.options, **VARIANTS[label])
         answerer = Answerer(svc.index, svc.answerer.generator, options)
-        bar = st.progress(0.0, text=f"{label}…")
-        rows[label] = evaluate(answerer, qset, on_row=lambda i, r: bar.progress((i + 1) / len(qset.questions)),
+        bar = st.progress(0.0, text=f"{label}: starting…")
+        rows[label] = evaluate(answerer, qset, on_row=ProgressText(bar, label, len(qset.questions)),
                                filter=ident.filter)  # answered as this admin may read
+        bar.progress(1.0, text=f"{label}: {len(qset.questions)} questions answered")
         summaries[label] = summarize(rows[label])
     svc.audit.record(ident.user, "eval", detail=f"{qset.name}: {len(qset.questions)} questions, {', '.join(summaries)}")
     table = [{"metric": name, **{l: summaries[l].get(key) for l in summaries}} for key, name in METRIC_LABELS]
     st.subheader("Metrics")
-    st.dataframe(table, hide_index=True, use_container_width=True)
-    chart = {l: {name: summaries[l].get(key) or 0.0 for key, name in METRIC_LABELS[:9]} for l in summaries}
-    st.bar_chart(chart)
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.vega_lite_chart(comparison_chart(summaries), width="stretch")
     st.subheader("Per question")
     first = list(rows)[0]
     st.dataframe([{"question": r["question"], "answer": r["answer"], "quote": r.get("quote", ""), "abstained": r["abstained"],
                    "contained": r.get("contained"), "f1": round(r.get("f1") or 0, 3),
                    "citations": ", ".join(f"[{c['n']}] {c['doc']}" for c in r["citations"])} for r in rows[first]],
-                 hide_index=True, use_container_width=True)
+                 hide_index=True, width="stretch")
+
+
+class ProgressText:
+    """``on_row(i, row)`` for evaluate: moves a progress bar and says how long is left."""
+
+    def __init__(self, bar, label: str, total: int, clock=time.monotonic):
+        self.bar, self.label, self.total, self.clock = bar, label, max(total, 1), clock
+        self.start = clock()
+
+    def __call__(self, i: int, _row) -> None:
+        done = i + 1
+        left = (self.clock() - self.start) / done * (self.total - done)
+        self.bar.progress(min(done / self.total, 1.0), text=f"{self.label}: {done}/{self.total} questions, "
+                          f"about {_duration(left)} left")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+#: the metrics drawn: shares from 0 to 1 (latency has its own scale and stays in the table)
+CHARTED = [(key, name) for key, name in METRIC_LABELS if not key.startswith("latency")]
+
+
+def comparison_chart(summaries: dict) -> dict:
+    """A Vega-Lite spec: one row per metric, the settings' bars side by side on a 0-1 axis."""
+    values = [{"metric": name, "setting": label, "score": float(summaries[label].get(key) or 0.0)}
+              for key, name in CHARTED for label in summaries]
+    return {
+        "data": {"values": values},
+        "mark": {"type": "bar", "tooltip": True},
+        "encoding": {
+            "y": {"field": "metric", "type": "nominal", "sort": [name for _, name in CHARTED], "title": None,
+                  "axis": {"labelLimit": 400}},
+            "yOffset": {"field": "setting", "type": "nominal"},
+            "x": {"field": "score", "type": "quantitative", "scale": {"domain": [0, 1]}, "title": "score (0-1)"},
+            "color": {"field": "setting", "type": "nominal", "legend": {"orient": "bottom", "labelLimit": 400}},
+        },
+        "height": {"step": 14 * max(len(summaries), 1)},
+    }

@@ -68,6 +68,12 @@ def current_identity(svc: Services) -> Identity:
 
 
 def _sign_in_form(svc: Services) -> None:
+    _, middle, _ = st.columns([1, 1, 1])  # a form of a readable width, not the whole page
+    with middle:
+        _sign_in_form_body(svc)
+
+
+def _sign_in_form_body(svc: Services) -> None:
     st.title("Archivist")
     st.caption("Sign in to ask the company documents.")
     if not svc.users.list():
