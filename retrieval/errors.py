@@ -19,3 +19,11 @@ class IndexLockedError(ArchivistError):
 
 class EmptyIndexError(ArchivistError):
     """Search was asked of an index that holds nothing yet."""
+
+
+class IndexWriteError(ArchivistError):
+    """A commit could not write its files in full (a full disk): nothing was published."""
+
+
+class IndexCorruptError(ArchivistError):
+    """A file of the index is missing or damaged: names the file and what to do."""

@@ -15,9 +15,11 @@ readers notice a new generation on their next search and reload.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -29,7 +31,8 @@ import numpy as np
 from retrieval import store
 from retrieval.chunk import Chunk, Hit
 from retrieval.embedder import Embedder
-from retrieval.errors import EmptyIndexError, IndexLockedError, IndexMismatchError
+from retrieval import integrity
+from retrieval.errors import EmptyIndexError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexWriteError
 from retrieval.filters import SearchFilter
 from retrieval.fusion import convex, relative, rrf
 from retrieval.indexed_text import doc_title, indexed_text
@@ -87,6 +90,7 @@ class Index:
         store.init_schema(self._con)
         self._lock = threading.RLock()
         self._gen_loaded = -1
+        self._gen_broken = -1  # a generation whose files were found damaged
         self._vectors: VectorIndex | None = None
         self._lexical: LexicalIndex | None = None
         built_with = store.get_meta(self._con, "embedder")
@@ -133,25 +137,49 @@ class Index:
         return self.path / f"vectors-{gen}.faiss", self.path / f"lexical-{gen}"
 
     def refresh(self) -> int:
-        """Load the latest committed generation if it is not loaded yet."""
+        """Load the latest committed generation if it is not loaded yet. When its files are
+        damaged, the generation before it (kept until the next commit) serves, with a warning."""
         with self._lock:
             for _ in range(5):
                 gen = self.generation
-                if gen == self._gen_loaded:
-                    return gen
+                if gen in (self._gen_loaded, self._gen_broken):
+                    return self._gen_loaded
                 if gen == 0:
                     self._vectors, self._lexical, self._gen_loaded = None, None, 0
                     return 0
-                vpath, lpath = self._files(gen)
                 try:
-                    dim = int(store.get_meta(self._con, "dim", "0") or 0)
-                    self._vectors = VectorIndex.load(vpath, dim)
-                    self._lexical = LexicalIndex.load(lpath)
-                    self._gen_loaded = gen
+                    self._load(gen)
                     return gen
-                except (FileNotFoundError, RuntimeError):
+                except FileNotFoundError:
                     time.sleep(0.05)  # a newer commit removed these files: read the generation again
-            raise RuntimeError(f"could not load a consistent generation of the index in {self.path}")
+                except IndexCorruptError as exc:
+                    return self._fall_back(gen, exc)
+            raise IndexCorruptError(f"could not load a consistent generation of the index in {self.path}: "
+                                    "its files keep changing or are missing")
+
+    def _load(self, gen: int) -> None:
+        vpath, lpath = self._files(gen)
+        recorded = store.get_meta(self._con, f"files-{gen}")
+        if recorded:
+            integrity.check_sizes(json.loads(recorded), self.path)
+        dim = int(store.get_meta(self._con, "dim", "0") or 0)
+        vectors, lexical = VectorIndex.load(vpath, dim), LexicalIndex.load(lpath)
+        self._vectors, self._lexical, self._gen_loaded = vectors, lexical, gen
+
+    def _fall_back(self, gen: int, damage: IndexCorruptError) -> int:
+        if gen > 1 and self._gen_loaded != gen - 1:
+            try:
+                self._load(gen - 1)
+            except (FileNotFoundError, IndexCorruptError):
+                pass
+        if self._gen_loaded == gen - 1 and gen > 1:
+            self._gen_broken = gen
+            log.warning("%s; serving the generation before it (%d). Run the ingest or reindex again to "
+                        "write a new one.", damage, gen - 1)
+            return gen - 1
+        raise IndexCorruptError(f"{damage}. No earlier generation is left to serve: rebuild the index "
+                                "('archivist ingest --force PATH' or 'archivist reindex --force') or restore it "
+                                "from a backup") from None
 
     # -- reading -----------------------------------------------------------------
     def _allowed(self, gen: int, flt: SearchFilter | None) -> np.ndarray | None:
@@ -476,9 +504,44 @@ class IndexWriter:
             texts.append(chunk_index_text(c))
         if lpath.exists():
             shutil.rmtree(lpath)
-        LexicalIndex.build(ids, texts).save(lpath)
+        self._write_lexical(LexicalIndex.build(ids, texts), lpath)
+        manifest = integrity.record([vpath, lpath], idx.path)  # what readers will check
 
         # 3. flip the generation in one transaction
+        try:
+            self._flip(con, gen, new, stale_vids, new_rows, replaced, next_vid, dim, manifest)
+        except sqlite3.OperationalError as exc:  # "database or disk is full"
+            raise IndexWriteError(f"could not commit to {idx.path / DB_NAME} ({exc}): is the disk full? The "
+                                  "previous generation of the index stays in use.") from None
+
+        # 4. tidy: rows and files no reader of generation >= new-1 can need
+        try:
+            con.execute("DELETE FROM chunk_groups WHERE vid IN (SELECT vid FROM chunks WHERE removed_gen IS NOT NULL AND removed_gen < ?)", (new,))
+            con.execute("DELETE FROM chunks WHERE removed_gen IS NOT NULL AND removed_gen < ?", (new,))
+            con.execute("DELETE FROM meta WHERE key LIKE 'files-%' AND CAST(substr(key, 7) AS INTEGER) < ?", (new - 1,))
+            for p in idx.path.iterdir():
+                g = _generation_of(p.name)
+                if g is not None and g < new - 1:
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # a read-only copy of the folder then reads it all
+        except (OSError, sqlite3.Error) as exc:  # tidying is best effort; the commit already stands
+            log.warning("could not remove old index files: %s", exc)
+        self._adds.clear()
+        self._removes.clear()
+        return new
+
+    def _write_lexical(self, lexical: LexicalIndex, lpath: Path) -> None:
+        """Save the lexical index and load it back: a file the disk cut short fails here, not in a reader."""
+        try:
+            lexical.save(lpath)
+            LexicalIndex.load(lpath)
+        except (OSError, IndexCorruptError) as exc:
+            shutil.rmtree(lpath, ignore_errors=True)
+            raise IndexWriteError(f"could not write the lexical index {lpath} ({exc}): is the disk full? The "
+                                  "previous generation of the index stays in use.") from None
+
+    def _flip(self, con, gen, new, stale_vids, new_rows, replaced, next_vid, dim, manifest) -> None:
+        idx = self.index
         con.execute("BEGIN IMMEDIATE")
         try:
             if stale_vids:
@@ -493,6 +556,7 @@ class IndexWriter:
                     (doc, info.source, info.format, info.pages, info.size, info.mtime, info.hash, len(chunks),
                      store.encode_groups(info.groups)),
                 )
+            store.set_meta(con, f"files-{new}", json.dumps(manifest))
             store.set_meta(con, "next_vid", next_vid)
             store.set_meta(con, "dim", dim)
             store.set_meta(con, "embedder", idx.embedder.name)
@@ -504,20 +568,6 @@ class IndexWriter:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-
-        # 4. tidy: rows and files no reader of generation >= new-1 can need
-        try:
-            con.execute("DELETE FROM chunk_groups WHERE vid IN (SELECT vid FROM chunks WHERE removed_gen IS NOT NULL AND removed_gen < ?)", (new,))
-            con.execute("DELETE FROM chunks WHERE removed_gen IS NOT NULL AND removed_gen < ?", (new,))
-            for p in idx.path.iterdir():
-                g = _generation_of(p.name)
-                if g is not None and g < new - 1:
-                    shutil.rmtree(p) if p.is_dir() else p.unlink()
-        except OSError as exc:  # tidying is best effort; the commit already stands
-            log.warning("could not remove old index files: %s", exc)
-        self._adds.clear()
-        self._removes.clear()
-        return new
 
     def _write_groups(self, con, gen: int) -> None:
         for doc, groups in self._regroups.items():

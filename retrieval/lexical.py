@@ -161,16 +161,34 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path) -> "LexicalIndex":
-        bm25s = _bm25s()
+        """The lexical index saved in ``folder``; FileNotFoundError when the folder is gone (a
+        newer commit tidied it away), IndexCorruptError naming the file when one is damaged."""
+        from retrieval.errors import IndexCorruptError
 
-        if not (folder / "ok.json").exists():
+        if not folder.is_dir():
             raise FileNotFoundError(folder)
-        ids = np.load(folder / "ids.npy")
-        bm25 = bm25s.BM25.load(str(folder / "bm25")) if (folder / "bm25").exists() else None
-        counts, vocab = None, None
-        if (folder / "counts.npz").exists():
-            from scipy import sparse
+        current = folder / "ok.json"
+        try:
+            n = int(json.loads(current.read_text())["n"])
+            current = folder / "ids.npy"
+            ids = np.load(current)
+            current = folder / "bm25"
+            bm25 = _bm25s().BM25.load(str(current)) if current.exists() else None
+            counts, vocab = None, None
+            if (folder / "counts.npz").exists():
+                from scipy import sparse
 
-            counts = sparse.load_npz(folder / "counts.npz").tocsc()
-            vocab = json.loads((folder / "vocab.json").read_text())
+                current = folder / "counts.npz"
+                counts = sparse.load_npz(current).tocsc()
+                current = folder / "vocab.json"
+                vocab = json.loads(current.read_text())
+            if len(ids) != n:
+                raise ValueError(f"{len(ids)} ids where {n} were written")
+        except FileNotFoundError:
+            if not folder.is_dir():
+                raise
+            raise IndexCorruptError(f"the index file {current} is missing") from None
+        except Exception as exc:  # numpy, scipy, zipfile, json and bm25s each raise their own kind
+            raise IndexCorruptError(f"the index file {current} is damaged ({type(exc).__name__}: "
+                                    f"{str(exc)[:120]})") from None
         return cls(ids, bm25, counts, vocab)

@@ -7,6 +7,7 @@ generation G keeps seeing exactly G's chunks while a writer prepares G+1.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -88,17 +89,41 @@ def decode_groups(text: str) -> tuple[str, ...]:
     return tuple(x for x in text.split("|") if x)
 
 
+def is_read_only(path: Path) -> bool:
+    """An existing database in a folder this process may not write (a read-only mount or copy)."""
+    path = Path(path)
+    return path.exists() and not os.access(path.parent, os.W_OK)
+
+
 def connect(path: Path) -> sqlite3.Connection:
-    con = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-    con.row_factory = sqlite3.Row
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=FULL")
-    con.execute("PRAGMA busy_timeout=30000")
+    """A connection to the index database; read-only (and immutable) when its folder cannot be
+    written. A file that is not a database raises IndexCorruptError naming it."""
+    from retrieval.errors import IndexCorruptError
+
+    path = Path(path)
+    try:
+        if is_read_only(path):
+            con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro&immutable=1", uri=True, timeout=30,
+                                  isolation_level=None, check_same_thread=False)
+        else:
+            con = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=FULL")
+            con.execute("PRAGMA busy_timeout=30000")
+        con.row_factory = sqlite3.Row
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise IndexCorruptError(f"{path} is not a readable index database ({exc}): restore it from a backup, or "
+                                "build the index again into a new folder ('archivist ingest PATH --index NEW')") from None
     return con
 
 
 def init_schema(con: sqlite3.Connection) -> None:
-    con.executescript(SCHEMA)
+    try:
+        con.executescript(SCHEMA)
+    except sqlite3.OperationalError as exc:
+        if "readonly" not in str(exc):
+            raise  # a read-only index has its tables already
 
 
 def get_meta(con: sqlite3.Connection, key: str, default: str | None = None) -> str | None:

@@ -6,7 +6,6 @@ through an id selector, never after a top-k cut.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -48,17 +47,24 @@ class VectorIndex:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        self._faiss.write_index(self.index, str(tmp))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        """Written by Python's own I/O and read back: faiss's writer only prints "close error"
+        when the disk is full, leaving a truncated file behind."""
+        from retrieval.integrity import write_bytes_durably
+
+        write_bytes_durably(path, self._faiss.serialize_index(self.index).tobytes())
 
     @classmethod
     def load(cls, path: Path, dim: int) -> "VectorIndex":
         import faiss
 
-        return cls(dim, faiss.read_index(str(path)))
+        from retrieval.errors import IndexCorruptError
+
+        if not path.exists():
+            raise FileNotFoundError(path)
+        try:
+            return cls(dim, faiss.read_index(str(path)))
+        except RuntimeError as exc:
+            raise IndexCorruptError(f"the index file {path} is damaged ({str(exc).splitlines()[0][:120]})") from None
 
     def copy(self) -> "VectorIndex":
         return VectorIndex(self.dim, self._faiss.clone_index(self.index))

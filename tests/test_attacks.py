@@ -1,0 +1,181 @@
+"""What an insider's attacks broke (issue 19), each kept as a regression test."""
+
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from ui.cli import main
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ARCHIVIST_EMBEDDER__MODEL", "fake")
+    monkeypatch.setenv("ARCHIVIST_GENERATOR__BACKEND", "fake")
+    monkeypatch.setenv("ARCHIVIST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ARCHIVIST_CONFIG", raising=False)
+
+    def run(*argv):
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def _notes(folder, n, text="Note {i}: the ferry to island {i} leaves at nine.", prefix="n"):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (folder / f"{prefix}{i}.txt").write_text(text.format(i=i))
+    return folder
+
+
+def _one_line(err: str) -> bool:
+    return len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+# --- 1. disk full during a commit ---------------------------------------------------------------------
+
+
+def _limit_file_size(kib: int):
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (kib * 1024, kib * 1024))
+    return limit
+
+
+def test_a_disk_full_commit_fails_loudly_keeps_the_last_generation_and_the_next_run_recovers(tmp_path):
+    env = dict(os.environ, ARCHIVIST_EMBEDDER__MODEL="fake:1024", ARCHIVIST_DATA_DIR=str(tmp_path / "data"),
+               PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "ui.cli"]
+    index = str(tmp_path / "idx")
+
+    def run(*args, limit=None):
+        return subprocess.run(cmd + list(args) + ["--index", index], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=180, preexec_fn=limit)
+
+    assert run("ingest", str(_notes(tmp_path / "a", 5)), "--no-progress").returncode == 0
+    big = _notes(tmp_path / "b", 60, "Report {i}: harbour crane {i} lifts containers every morning.", prefix="r")
+    failed = run("ingest", str(big), "--no-progress", limit=_limit_file_size(136))  # the vectors file passes 136 KiB
+    assert failed.returncode != 0 and "is the disk full?" in failed.stderr and "Traceback" not in failed.stderr
+    served = run("search", "ferry island", "--json")
+    assert served.returncode == 0, served.stderr
+    assert json.loads(served.stdout)["results"][0]["doc"].startswith("n")
+    stats = json.loads(run("stats", "--json").stdout)
+    assert stats["documents"] == 5 and stats["generation"] == 1
+    jobs = json.loads(run("jobs", "--json").stdout)
+    assert jobs[0]["status"] == "failed" and "disk" in jobs[0]["message"]
+    again = run("ingest", str(big), "--no-progress")  # room again: the files are not "unchanged"
+    assert again.returncode == 0 and "60 added" in again.stderr
+    assert json.loads(run("stats", "--json").stdout)["documents"] == 65
+
+
+def test_a_generation_whose_vectors_were_cut_short_is_never_published(tmp_path, monkeypatch, make_index):
+    """faiss's writer only prints 'close error' on a full disk; the commit reads its files back."""
+    from retrieval import Chunk, DocumentInfo
+    from retrieval.errors import IndexWriteError
+    import retrieval.integrity as integrity
+
+    index = make_index()
+
+    def add(writer, doc, text):
+        chunk = Chunk(id=Chunk.make_id(doc, 0, text), doc=doc, text=text)
+        writer.add_document(DocumentInfo(doc=doc), [chunk], index.embedder.embed([text]))
+
+    with index.writer() as w:
+        add(w, "a.txt", "The ferry leaves at nine.")
+        w.commit()
+    real_open = open
+
+    def short_writes(path, mode="r", *a, **kw):  # the disk takes half of what is written, silently
+        fh = real_open(path, mode, *a, **kw)
+        if "w" in mode and str(path).endswith(".faiss.tmp"):
+            write = fh.write
+            fh.write = lambda data: write(data[: len(data) // 2])
+        return fh
+
+    monkeypatch.setattr(integrity, "open", short_writes, raising=False)
+    with pytest.raises(IndexWriteError, match="not written in full"):
+        with index.writer() as w:
+            add(w, "b.txt", "The crane lifts containers.")
+            w.commit()
+    monkeypatch.undo()
+    assert index.generation == 1 and [h.chunk.doc for h in index.search("ferry", 3)] == ["a.txt"]
+
+
+# --- 7. broken index files -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_generations(cli, tmp_path):
+    index = tmp_path / "idx"
+    assert cli("ingest", str(_notes(tmp_path / "a", 3)), "--no-progress", "--index", str(index))[0] == 0
+    assert cli("ingest", str(_notes(tmp_path / "b", 3, "Crane {i} lifts containers.", prefix="c")), "--no-progress",
+               "--index", str(index))[0] == 0
+    return index
+
+
+@pytest.mark.parametrize("damage", ["truncate vectors", "remove vectors", "truncate counts", "bad vocab",
+                                    "remove ok.json"])
+def test_a_damaged_file_of_the_latest_generation_falls_back_to_the_one_before(cli, two_generations, damage, caplog):
+    index = two_generations
+    lexical = index / "lexical-2"
+    target = {"truncate vectors": index / "vectors-2.faiss", "remove vectors": index / "vectors-2.faiss",
+              "truncate counts": lexical / "counts.npz", "bad vocab": lexical / "vocab.json",
+              "remove ok.json": lexical / "ok.json"}[damage]
+    if damage.startswith("remove"):
+        target.unlink()
+    elif damage == "bad vocab":
+        target.write_text("{not json")
+    else:
+        target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+    code, out, err = cli("search", "crane lifts containers", "--index", str(index), "--json")
+    assert code == 0, err
+    docs = [r["doc"] for r in json.loads(out)["results"]]
+    assert docs and not any(d.startswith("c") for d in docs)  # generation 1 serves: it has no crane notes yet
+    assert target.name in caplog.text and "serving the generation before it" in caplog.text
+
+
+def test_damage_with_no_generation_left_names_the_file_in_one_line(cli, tmp_path):
+    index = tmp_path / "idx"
+    assert cli("ingest", str(_notes(tmp_path / "a", 3)), "--no-progress", "--index", str(index))[0] == 0
+    (index / "vectors-1.faiss").write_bytes(b"\0" * 10)
+    code, out, err = cli("search", "ferry", "--index", str(index))
+    assert code == 2 and "vectors-1.faiss" in err and "rebuild" in err and _one_line(err)
+
+
+def test_a_corrupt_database_is_named_in_one_line(cli, tmp_path):
+    index = tmp_path / "idx"
+    assert cli("ingest", str(_notes(tmp_path / "a", 3)), "--no-progress", "--index", str(index))[0] == 0
+    for suffix in ("-wal", "-shm"):
+        (index / f"archivist.sqlite{suffix}").unlink(missing_ok=True)
+    (index / "archivist.sqlite").write_bytes(b"this is not a database" * 100)
+    for command in (["search", "ferry"], ["stats"], ["docs"], ["jobs"]):
+        code, out, err = cli(*command, "--index", str(index))
+        assert code == 2 and "archivist.sqlite" in err and "not a readable index database" in err, command
+        assert _one_line(err), err
+
+
+def test_a_read_only_index_folder_still_answers_searches_and_listings_as_any_user(cli, tmp_path, monkeypatch):
+    """Root ignores permissions, so the read-only mount is simulated where the index asks."""
+    from retrieval import store
+
+    index = tmp_path / "idx"
+    assert cli("ingest", str(_notes(tmp_path / "a", 3)), "--no-progress", "--index", str(index))[0] == 0
+    for suffix in ("-wal", "-shm"):
+        assert not (index / f"archivist.sqlite{suffix}").exists() or \
+            (index / f"archivist.sqlite{suffix}").stat().st_size <= 32768
+    monkeypatch.setattr(store, "is_read_only", lambda path: True)
+    for name in os.listdir(index):
+        if name.startswith("archivist.sqlite-"):
+            os.remove(index / name)  # what a read-only copy of the folder holds: the database alone
+    code, out, err = cli("search", "ferry island", "--index", str(index), "--json")
+    assert code == 0 and json.loads(out)["results"], err
+    for command in (["stats"], ["docs"], ["jobs"]):
+        code, out, err = cli(*command, "--index", str(index))
+        assert code == 0 and out, (command, err)
