@@ -105,6 +105,19 @@ def discover(paths: Iterable[str | os.PathLike]) -> list[Source]:
     return out
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # bytes of another encoding, kept by Python as surrogates
+        return False
+
+
+def printable_name(name: str) -> str:
+    """A file name that can be shown and stored: undecodable bytes as \\xNN."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _may_change(src: Source, manifest: dict) -> bool:
     """Whether a file looks new or changed by its size and time (the cheap first test)."""
     seen = manifest.get(src.doc)
@@ -160,6 +173,7 @@ class Ingestor:
         embed_batch: int = 256,
         jobs=None,
         commit_every: int = 200,
+        follow_symlinks: bool = False,
     ):
         self.index = index
         self.chunker = chunker
@@ -168,6 +182,7 @@ class Ingestor:
         self.embed_batch = embed_batch
         self.jobs = jobs
         self.commit_every = commit_every
+        self.follow_symlinks = follow_symlinks  # links out of a source folder: indexed (True) or skipped
 
     def ingest(
         self,
@@ -256,7 +271,7 @@ class Ingestor:
                     flush()
                 report.results.append(res)
                 if res.status == "failed":
-                    log.warning("%s: %s", src.doc, res.reason)
+                    log.warning("%s: %s", res.doc, res.reason)
                 if res.status != "unchanged":
                     since_commit += 1
                 if since_commit >= self.commit_every:
@@ -264,7 +279,7 @@ class Ingestor:
                     report.generation = writer.checkpoint()
                     since_commit = 0
                 if bar is not None:
-                    bar.set_postfix_str(src.doc[-40:])
+                    bar.set_postfix_str(res.doc[-40:])
                     bar.update(1)
                 if on_file:
                     on_file(i + 1, len(sources), res)
@@ -314,8 +329,31 @@ class Ingestor:
                 except queue.Empty:
                     pass
 
+    def _link(self, src: Source) -> tuple[Path | None, str]:
+        """For a symbolic link: (the file whose readers it gets, or None to skip it, the reason)."""
+        target = src.path.resolve()
+        if src.root is None:  # a link named on the command line: its owner chose it
+            return target, ""
+        try:
+            inside = target.relative_to(Path(src.root).resolve()).as_posix()
+        except ValueError:
+            if not self.follow_symlinks:
+                return None, "a symbolic link out of the source folder (not followed: ingest.follow_symlinks)"
+            return target, ""
+        return None, f"a symbolic link to {inside}, which is indexed under its own name and readers"
+
     def _prepare(self, src: Source, known: dict, manifest: dict, by_hash: dict, force: bool) -> _Prepared:
         path = src.path
+        if not _utf8(src.doc) or not _utf8(str(path)):
+            return _Prepared(FileResult(printable_name(src.doc), "failed", "the file name is not valid UTF-8 (it was "
+                                        "written in another encoding): rename the file, e.g. with convmv"))
+        access_doc, access_path, access_root = src.doc, path, src.root
+        if path.is_symlink():
+            target, why = self._link(src)
+            if target is None:
+                return _Prepared(FileResult(src.doc, "skipped", why))
+            # readers come from the target's own sidecars and path, never from the link's folder
+            access_doc, access_path, access_root = "", target, target.parent
         if not is_supported(path):
             return _Prepared(FileResult(src.doc, "skipped", f"not a type Archivist reads ({path.suffix.lower() or 'no extension'})"))
         try:
@@ -323,7 +361,7 @@ class Ingestor:
         except OSError as exc:
             return _Prepared(FileResult(src.doc, "failed", f"cannot read the file ({exc.strerror or exc})"))
         try:
-            given = src.groups if src.groups is not None else self.groups_for(src.doc, path, src.root)
+            given = src.groups if src.groups is not None else self.groups_for(access_doc, access_path, access_root)
             groups = tuple(sorted(set(given)))
         except (OSError, ValueError) as exc:  # an unreadable or malformed sidecar: fail closed, say why
             return _Prepared(FileResult(src.doc, "failed", f"access groups: {exc}"))
@@ -360,7 +398,7 @@ class Ingestor:
 
         if prep.result is not None:
             res = prep.result
-            if res.status == "failed":
+            if res.status == "failed" and res.doc == src.doc:  # a name the index cannot store is only reported
                 record("failed", res.reason)
             if res.status == "regrouped":
                 writer.set_groups(src.doc, prep.groups)

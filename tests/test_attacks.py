@@ -179,3 +179,70 @@ def test_a_read_only_index_folder_still_answers_searches_and_listings_as_any_use
     for command in (["stats"], ["docs"], ["jobs"]):
         code, out, err = cli(*command, "--index", str(index))
         assert code == 0 and out, (command, err)
+
+
+# --- 2. symbolic links -------------------------------------------------------------------------------
+
+
+def _share(tmp_path):
+    share = tmp_path / "share"
+    (share / "hr").mkdir(parents=True)
+    (share / "finance").mkdir()
+    (share / "hr" / ".groups").write_text("hr\n")
+    (share / "finance" / ".groups").write_text("finance\n")
+    (share / "hr" / "leave.md").write_text("# Leave\n\nEmployees get 25 days of annual leave.")
+    (share / "finance" / "budget-2027.md").write_text("# Budget\n\nThe 2027 marketing budget is 4.2 million euros.")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "salaries.md").write_text("# Salaries\n\nThe chief executive earns 900,000 euros.")
+    (share / "hr" / "budget-link.md").symlink_to(share / "finance" / "budget-2027.md")
+    (share / "hr" / "salaries-link.md").symlink_to(outside / "salaries.md")
+    return share
+
+
+def _docs(cli, index, *user):
+    code, out, err = cli("docs", "--index", str(index), "--json", *user)
+    return {d["doc"]: d["groups"] for d in json.loads(out)}
+
+
+def test_a_link_never_lends_its_folder_readers_to_its_target(cli, tmp_path):
+    from ui.auth import UserStore
+
+    share = _share(tmp_path)
+    index = tmp_path / "idx"
+    code, out, err = cli("ingest", str(share), "--index", str(index), "--no-progress", "-v")
+    assert code == 0, err
+    assert "skipped  hr/budget-link.md: a symbolic link to finance/budget-2027.md" in err
+    assert "skipped  hr/salaries-link.md: a symbolic link out of the source folder" in err
+    docs = _docs(cli, index)
+    assert docs == {"finance/budget-2027.md": ["finance"], "hr/leave.md": ["hr"]}
+    UserStore(tmp_path / "data" / "users.json").add("hana", "a long password here", ["hr"])
+    code, out, err = cli("search", "2027 marketing budget million", "--index", str(index), "--user", "hana", "--json")
+    assert all("budget" not in r["doc"] for r in json.loads(out)["results"])
+
+
+def test_following_links_out_of_a_source_takes_the_targets_own_readers(cli, tmp_path, monkeypatch):
+    share = _share(tmp_path)
+    (tmp_path / "outside" / "salaries.md.groups").write_text("board\n")
+    monkeypatch.setenv("ARCHIVIST_INGEST__FOLLOW_SYMLINKS", "true")
+    index = tmp_path / "idx"
+    assert cli("ingest", str(share), "--index", str(index), "--no-progress")[0] == 0
+    assert _docs(cli, index)["hr/salaries-link.md"] == ["board"]  # not hr: the link's folder does not decide
+
+
+# --- 3. a file name that is not UTF-8 ----------------------------------------------------------------
+
+
+def test_a_file_name_in_another_encoding_is_reported_and_the_rest_is_committed(cli, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "menu.md").write_text("# Menu\n\nFish soup on Fridays.")
+    bad = os.fsencode(folder) + b"/caf\xe9.md"
+    with open(bad, "wb") as fh:
+        fh.write(b"# Cafe\n\nCoffee is free before nine.")
+    index = tmp_path / "idx"
+    for _ in range(2):  # and every later run too
+        code, out, err = cli("ingest", str(folder), "--index", str(index), "--no-progress")
+        assert code == 1 and "caf\\xe9.md" in err and "not valid UTF-8" in err and "rename" in err
+        assert "Traceback" not in err
+    assert list(_docs(cli, index)) == ["menu.md"]

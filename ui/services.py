@@ -50,7 +50,8 @@ def make_ingestor(settings: Settings, index: Index):
 
     parser = Parser(timeout=settings.ingest.parse_timeout, ocr=settings.ingest.ocr, isolate=settings.ingest.isolate_parser)
     return Ingestor(index, Chunker(emb.count_tokens, opts), parser, jobs=JobLog(index.path),
-                    commit_every=settings.ingest.commit_every, groups_for=make_policy(settings).groups_for)
+                    commit_every=settings.ingest.commit_every, groups_for=make_policy(settings).groups_for,
+                    follow_symlinks=settings.ingest.follow_symlinks)
 
 
 def make_policy(settings: Settings):

@@ -52,6 +52,9 @@ class IngestSettings:
     parse_timeout: float = 300.0
     isolate_parser: bool = True
     commit_every: int = 200  # files between intermediate commits of a long job
+    #: index files that a symbolic link in a source folder points to outside it (their readers come
+    #: from the target's own sidecars, never the link's folder); links within a source are always skipped
+    follow_symlinks: bool = False
 
 
 @dataclass
