@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -32,6 +33,28 @@ CREATE TABLE IF NOT EXISTS audit(
 CREATE INDEX IF NOT EXISTS audit_ts ON audit(ts);
 CREATE INDEX IF NOT EXISTS audit_user ON audit(user, ts);
 """
+
+#: control characters (C0, DEL, C1) and the line and paragraph separators: what can move a
+#: terminal's cursor, recolour it, or start a new line of a listing
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: what a spreadsheet reads as a formula at the start of a cell
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def printable(text: str | None) -> str:
+    """``text`` safe to print on one line of a terminal: control characters as escapes (\\x1b, \\n)."""
+    if not text:
+        return ""
+    return _CONTROL.sub(lambda m: {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(m.group(), f"\\x{ord(m.group()):02x}"
+                        if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}"), text)
+
+
+def spreadsheet_safe(cell):
+    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a leading quote."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA):
+        return "'" + cell
+    return cell
+
 
 COLUMNS = ("id", "ts", "user", "action", "question", "answer", "abstained", "retrieved", "cited", "detail")
 
@@ -129,8 +152,9 @@ class AuditLog:
         w.writerow(["time", *COLUMNS[2:]])
         for e in entries:
             d = e.to_json()
-            w.writerow([d["time"], e.user, e.action, e.question or "", e.answer or "",
-                        "" if e.abstained is None else int(e.abstained), " ".join(e.retrieved), " ".join(e.cited), e.detail])
+            w.writerow([spreadsheet_safe(c) for c in (
+                d["time"], e.user, e.action, e.question or "", e.answer or "",
+                "" if e.abstained is None else int(e.abstained), " ".join(e.retrieved), " ".join(e.cited), e.detail)])
         return buf.getvalue()
 
     def close(self) -> None:

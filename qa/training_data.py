@@ -267,8 +267,9 @@ def build_training_set(
     for entry in feedback:
         if getattr(entry, "rating", 0) != 1 or getattr(entry, "abstained", False) or not entry.chunks:
             continue
-        cid = entry.chunks[0].get("chunk_id")
-        if cid in by_id:  # only from chunks these readers may read
+        cited = [c.get("chunk_id") for c in entry.chunks]
+        cid = cited[0]
+        if all(c in by_id for c in cited):  # the answer may repeat any chunk it cites: all must be readable
             first = re.split(r"\n\n", entry.answer)[0]
             said = re.sub(r"\s*\[\d{1,2}\]", "", first).strip()
             ts.examples.append(Example(entry.question, said, cid, by_id[cid].doc, by_id[cid].page, "feedback", "train",

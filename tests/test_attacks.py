@@ -246,3 +246,157 @@ def test_a_file_name_in_another_encoding_is_reported_and_the_rest_is_committed(c
         assert code == 1 and "caf\\xe9.md" in err and "not valid UTF-8" in err and "rename" in err
         assert "Traceback" not in err
     assert list(_docs(cli, index)) == ["menu.md"]
+
+
+# --- 4. a revoked user's open session ----------------------------------------------------------------
+
+
+@pytest.fixture
+def web(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from ui.auth import UserStore
+    from ui.web import resources
+
+    docs = tmp_path / "docs"
+    (docs / "finance").mkdir(parents=True)
+    (docs / "finance" / ".groups").write_text("finance\n")
+    (docs / "finance" / "q3-results.md").write_text("# Q3\n\nThe third quarter revenue was 48 million euros.")
+    (docs / "handbook.md").write_text("# Handbook\n\nEmployees get 25 days of annual leave.")
+    (docs / "handbook.md.groups").write_text("everyone\n")
+    monkeypatch.chdir(tmp_path)
+    for key, value in {"EMBEDDER__MODEL": "fake", "GENERATOR__BACKEND": "fake", "ANSWER__MIN_CONFIDENCE": "0.45",
+                       "ANSWER__MATCH_WEIGHT": "0", "DATA_DIR": str(tmp_path / "data"),
+                       "INDEX": str(tmp_path / "index")}.items():
+        monkeypatch.setenv("ARCHIVIST_" + key, value)
+    monkeypatch.delenv("ARCHIVIST_CONFIG", raising=False)
+    assert main(["ingest", str(docs), "--no-progress"]) == 0
+    users = UserStore(tmp_path / "data" / "users.json")
+    users.add("fin", "fin's long password", ["finance"])
+    resources._services.clear()
+
+    def start():
+        from conftest import sign_in
+
+        at = AppTest.from_file(str(ROOT / "ui" / "web" / "app.py"), default_timeout=60)
+        at.run()
+        return sign_in(at, "fin", "fin's long password")
+
+    yield start, users
+    resources._services.clear()
+
+
+def _ask_text(at, question):
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception, at.exception
+    return " ".join(m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("revoke", ["remove", "set-groups", "passwd"])
+def test_a_revoked_user_is_cut_off_on_the_next_request(web, revoke):
+    start, users = web
+    at = start()
+    assert "48 million" in _ask_text(at, "What was the third quarter revenue?")
+    if revoke == "remove":
+        users.remove("fin")
+    elif revoke == "set-groups":
+        users.set_groups("fin", ["engineering"])
+    else:
+        users.set_password("fin", "a brand new password")
+    at.chat_input[0].set_value("What was the third quarter revenue in million euros?").run()
+    assert not at.exception, at.exception
+    if revoke == "set-groups":  # still signed in, with the groups of now
+        assert at.session_state["identity"].groups == frozenset({"engineering"})
+        after = " ".join(m.value for m in at.markdown).split("in million euros?")[-1]  # the answer to the second
+        assert after.strip() and "48 million" not in after
+    else:
+        assert "identity" not in at.session_state and not at.chat_input
+        assert any("signed out" in i.value for i in at.info)
+
+
+# --- 5. the lockout under parallel guesses -----------------------------------------------------------
+
+
+def test_twenty_wrong_passwords_at_once_are_locked_out_after_five(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ui.auth import AuthError, UserStore
+
+    users = UserStore(tmp_path / "users.json", max_failures=5, lockout_s=60)
+    users.add("fin", "fin's long password", ["finance"])
+
+    def guess(i):
+        try:
+            users.authenticate("fin", f"wrong guess {i}")
+        except AuthError as exc:
+            return "locked" if "too many" in str(exc) else "wrong"
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(guess, range(20)))
+    assert results.count("wrong") <= 5 and results.count("locked") >= 15
+    with pytest.raises(AuthError, match="too many"):
+        users.authenticate("fin", "fin's long password")  # locked even with the right one, for now
+
+
+# --- 6. log forging ----------------------------------------------------------------------------------
+
+
+def test_control_characters_cannot_forge_or_hide_audit_lines(cli, tmp_path):
+    from qa.audit import AuditLog
+
+    audit = AuditLog(tmp_path / "data" / "audit.sqlite")
+    forged = "mallory\x1b[1A\x1b[2K\n2026-12-01T10:00:00Z  adm              sign-in"
+    audit.record(forged, "sign-in-failed")
+    audit.record("eve", "ask", question="what\x1b]0;owned\x07 is \x9b31m this?")
+    audit.record("eve", "ask", question="=HYPERLINK(\"http://evil\",\"click\")")
+    audit.close()
+    code, out, err = cli("audit", "--index", str(tmp_path / "idx"))
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 3 and not any(line.lstrip().startswith("2026-12-01T10:00:00Z  adm") for line in lines)
+    assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
+    assert "mallory\\x1b[1A\\x1b[2K\\n2026" in out
+    export = tmp_path / "audit.csv"
+    assert cli("audit", "--index", str(tmp_path / "idx"), "--export", str(export))[0] == 0
+    import csv
+
+    rows = list(csv.reader(export.open()))
+    assert any(r[3] == "'=HYPERLINK(\"http://evil\",\"click\")" for r in rows)  # text, not a formula
+    assert not any(cell.startswith(("=", "+", "@")) for r in rows for cell in r)
+
+
+def test_a_document_name_with_a_newline_stays_on_one_line_of_docs(cli, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "two\nlines.md").write_text("# Two\n\nSplit names.")
+    (folder / "two\nlines.md.groups").write_text("everyone\n")
+    assert cli("ingest", str(folder), "--index", str(tmp_path / "idx"), "--no-progress")[0] == 0
+    code, out, err = cli("docs", "--index", str(tmp_path / "idx"))
+    assert out.splitlines() == ["two\\nlines.md\tmd\t-\t1 chunk\treaders: everyone"]
+
+
+# --- 8. fine-tuning must not learn a restricted document through feedback ----------------------------
+
+
+def test_feedback_citing_a_restricted_chunk_anywhere_is_not_learned(make_index):
+    from types import SimpleNamespace
+
+    from qa.training_data import build_training_set
+    from retrieval import Chunk, DocumentInfo, SearchFilter
+
+    idx = make_index()
+    with idx.writer() as w:
+        w.add_document(DocumentInfo(doc="handbook.txt"), [Chunk(id="h", doc="handbook.txt", groups=("everyone",),
+                       text="Employees get 25 days of annual leave each calendar year.")])
+        w.add_document(DocumentInfo(doc="q3-results.txt"), [Chunk(id="q", doc="q3-results.txt", groups=("finance",),
+                       text="The third quarter revenue was 48 million euros.")])
+        w.commit()
+    feedback = [SimpleNamespace(rating=1, abstained=False, question="Leave and revenue?",
+                                answer="25 days [1]; revenue 48 million euros [2].",
+                                chunks=[{"chunk_id": "h"}, {"chunk_id": "q"}]),
+                SimpleNamespace(rating=1, abstained=False, question="How much leave?", answer="25 days [1].",
+                                chunks=[{"chunk_id": "h"}])]
+    ts = build_training_set(idx, readers=SearchFilter.for_groups([]), heldout=0.0, feedback=feedback, round_trip_k=3)
+    learned = [e for e in ts.examples if e.kind == "feedback"]
+    assert [e.question for e in learned] == ["How much leave?"]
+    assert not any("48 million" in (e.answer + e.support) for e in ts.examples)

@@ -47,6 +47,8 @@ class Identity:
     groups: frozenset[str] = field(default_factory=frozenset)
     admin_group: str = "admin"
     via: str = "local"  # local | proxy | cli
+    #: which password the session signed in with (a digest of its hash): a new password ends the session
+    stamp: str = field(default="", compare=False, repr=False)
 
     @property
     def is_admin(self) -> bool:
@@ -173,27 +175,46 @@ class UserStore:
         users = self._read()["users"]
         if name not in users:
             raise ArchivistError(f"no user {name!r} in {self.path} (see 'archivist users list')")
-        return Identity(name, frozenset(users[name].get("groups", [])), self.admin_group, via)
+        return self._identity(name, users[name], via)
 
     # -- sign-in -------------------------------------------------------------------
     def authenticate(self, name: str, password: str) -> Identity:
-        """The user's identity, or :class:`AuthError`. Repeated failures lock the name for a while."""
+        """The user's identity, or :class:`AuthError`. Repeated failures lock the name for a while.
+
+        Each attempt takes its place among the failures before the password is checked (and
+        gives it back when right), so attempts sent at once cannot all slip past the lock."""
         name = (name or "").strip()
         now = time.monotonic()
         with self._lock:
             recent = [t for t in self._failures.get(name, []) if now - t < self.lockout_s]
-            self._failures[name] = recent
             if len(recent) >= self.max_failures:
+                self._failures[name] = recent
                 raise AuthError(f"too many failed sign-ins for this name; try again in {int(self.lockout_s)} seconds")
+            self._failures[name] = recent + [now]
         user = self._read()["users"].get(name)
         ok = verify_password(password or "", user["hash"] if user else _dummy_hash())  # same work either way
         if not (ok and user):
-            with self._lock:
-                self._failures.setdefault(name, []).append(now)
             raise AuthError("unknown user name or wrong password")
         with self._lock:
             self._failures.pop(name, None)
-        return Identity(name, frozenset(user.get("groups", [])), self.admin_group, "local")
+        return self._identity(name, user, "local")
+
+    def _identity(self, name: str, user: dict, via: str) -> Identity:
+        return Identity(name, frozenset(user.get("groups", [])), self.admin_group, via, _stamp(user["hash"]))
+
+    def recheck(self, ident: Identity) -> Identity:
+        """The signed-in user as the users file says now: their current groups, or AuthError when
+        the user was removed or the password changed since the session signed in."""
+        user = self._read()["users"].get(ident.user)
+        if user is None:
+            raise AuthError("your account no longer exists; ask an administrator")
+        if _stamp(user["hash"]) != ident.stamp:
+            raise AuthError("your password was changed; sign in again")
+        return self._identity(ident.user, user, ident.via)
+
+
+def _stamp(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
 def random_password() -> str:

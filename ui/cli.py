@@ -564,10 +564,11 @@ def cmd_docs(args, settings: Settings) -> int:
     if not docs:
         print("The index holds no documents yet; add some with 'archivist ingest PATH'.")
     from ingest.pipeline import plural
+    from qa.audit import printable
 
     for d in docs:
         pages = plural(d.pages, "page") if d.pages else "-"
-        print(f"{d.doc}\t{d.format}\t{pages}\t{plural(d.chunks, 'chunk')}\t{readers_text(d.groups)}")
+        print(f"{printable(d.doc)}\t{d.format}\t{pages}\t{plural(d.chunks, 'chunk')}\t{readers_text(d.groups)}")
     nobody = [d.doc for d in docs if not d.groups]
     if nobody:
         print(f"\n{plural(len(nobody), 'document')} readable by nobody: add an [[access.rules]] entry or a .groups "
@@ -802,6 +803,7 @@ def cmd_users(args, settings: Settings) -> int:
 def cmd_audit(args, settings: Settings) -> int:
     import time as _time
 
+    from qa.audit import printable
     from ui.services import open_audit
 
     if not settings.audit.enabled:
@@ -826,7 +828,7 @@ def cmd_audit(args, settings: Settings) -> int:
         tail = ""
         if e.action == "ask":
             tail = " → abstained" if e.abstained else f" → {len(e.cited)} cited of {len(e.retrieved)} retrieved"
-        print(f"{when}  {e.user:<16} {e.action:<8} {(what or '')[:100]}{tail}")
+        print(f"{when}  {printable(e.user):<16} {printable(e.action):<8} {printable(what)[:100]}{tail}")
     return 0
 
 

@@ -38,6 +38,7 @@ else:
 with st.sidebar:
     st.caption(f"Signed in as **{escape_md(ident.user)}**" + (" (admin)" if ident.is_admin else ""))
     if svc.settings.auth.mode == "local" and st.button("Sign out"):
+        svc.audit.record(ident.user, "sign-out")
         signin.sign_out()
         st.rerun()
 PAGES[page](svc, ident)

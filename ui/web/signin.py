@@ -62,7 +62,15 @@ def current_identity(svc: Services) -> Identity:
         return ident
     ident = st.session_state.get("identity")
     if isinstance(ident, Identity):
-        return ident
+        try:  # every run reads the users file again: removed users and changed groups count at once
+            ident = svc.users.recheck(ident)
+        except AuthError as exc:
+            svc.audit.record(ident.user, "sign-out", detail=f"session ended: {exc}")
+            sign_out()
+            st.session_state["signed_out_because"] = str(exc)
+        else:
+            st.session_state["identity"] = ident
+            return ident
     _sign_in_form(svc)
     st.stop()
 
@@ -76,6 +84,8 @@ def _sign_in_form(svc: Services) -> None:
 def _sign_in_form_body(svc: Services) -> None:
     st.title("Archivist")
     st.caption("Sign in to ask the company documents.")
+    if st.session_state.get("signed_out_because"):
+        st.info(f"You were signed out: {escape_md(st.session_state['signed_out_because'])}.")
     if not svc.users.list():
         st.warning("No users exist yet. An administrator creates them on the server: "
                    "`archivist users add NAME --groups admin`.")
@@ -88,10 +98,13 @@ def _sign_in_form_body(svc: Services) -> None:
     try:
         ident = svc.users.authenticate(name, password)
     except AuthError as exc:
-        svc.audit.record((name or "").strip()[:64] or "(empty)", "sign-in-failed")
+        from qa.audit import printable
+
+        svc.audit.record(printable((name or "").strip()[:64]) or "(empty)", "sign-in-failed")
         st.error(escape_md(str(exc)))
         return
     st.session_state.pop("signin_password", None)
+    st.session_state.pop("signed_out_because", None)
     st.session_state["identity"] = ident
     svc.audit.record(ident.user, "sign-in")
     st.rerun()
