@@ -400,3 +400,45 @@ def test_feedback_citing_a_restricted_chunk_anywhere_is_not_learned(make_index):
     learned = [e for e in ts.examples if e.kind == "feedback"]
     assert [e.question for e in learned] == ["How much leave?"]
     assert not any("48 million" in (e.answer + e.support) for e in ts.examples)
+
+
+# --- 9. Markdown in a document's name ----------------------------------------------------------------
+
+
+def test_markdown_in_a_document_name_is_shown_as_text(tmp_path, monkeypatch):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import SAMPLES, sign_in
+    from ui.auth import UserStore
+    from ui.web import resources
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    name = "[Click to renew](evil.example) *now*.pdf"
+    shutil.copy(SAMPLES / "docs" / "hr" / "employee-handbook.pdf", docs / name)
+    (docs / (name + ".groups")).write_text("everyone\n")
+    monkeypatch.chdir(tmp_path)
+    for key, value in {"EMBEDDER__MODEL": "fake", "GENERATOR__BACKEND": "fake", "ANSWER__MIN_CONFIDENCE": "0.45",
+                       "ANSWER__MATCH_WEIGHT": "0", "DATA_DIR": str(tmp_path / "data"),
+                       "INDEX": str(tmp_path / "index")}.items():
+        monkeypatch.setenv("ARCHIVIST_" + key, value)
+    assert main(["ingest", str(docs), "--no-progress"]) == 0
+    UserStore(tmp_path / "data" / "users.json").add("erin", "erin's long password", ["staff"])
+    resources._services.clear()
+    try:
+        at = AppTest.from_file(str(ROOT / "ui" / "web" / "app.py"), default_timeout=60)
+        at.run()
+        at = sign_in(at, "erin", "erin's long password")
+        at.chat_input[0].set_value("How many days of paid annual leave does an employee get?").run()
+        toggle = next(t for t in at.toggle if t.label.startswith("Show page"))
+        toggle.set_value(True).run()
+        assert not at.exception, at.exception
+        captions = [i.caption for img in at.get("image") for i in img.proto.imgs]
+        labels = [e.label for e in at.expander] + [c.value for c in at.caption] + captions
+        assert captions and any("Click to renew" in t for t in labels)
+        for text in labels:  # every place the name shows: escaped, so no link and no emphasis
+            assert "](evil" not in text and "*now*" not in text, text
+    finally:
+        resources._services.clear()

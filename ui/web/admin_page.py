@@ -38,7 +38,7 @@ def run_job(svc: Services, ident: Identity, sources, what: str, readers: str = "
         report = ingestor.ingest(sources, on_file=on_file)
     except Exception as exc:  # a locked index, a full disk...: a message, not a traceback
         svc.audit.record(ident.user, "ingest", detail=f"{what}: stopped: {exc}")
-        st.error(f"The job stopped: {exc}")
+        st.error(f"The job stopped: {escape_md(str(exc))}")
         return
     finally:
         ingestor.parser.close()

@@ -21,7 +21,7 @@ st.set_page_config(page_title="Archivist", page_icon="📚", layout="wide")
 try:
     svc = services()
 except ArchivistError as exc:
-    st.error(f"Archivist cannot start: {exc}")
+    st.error(f"Archivist cannot start: {escape_md(str(exc))}")
     st.stop()
 
 ident = signin.current_identity(svc)  # the sign-in screen, and a stop, for anyone not signed in

@@ -36,7 +36,7 @@ def source_card(svc: Services, ident: Identity, n: int, chunk, sentence: str, ke
         cols[0].download_button("Download the document", path.read_bytes(), file_name=path.name, key=f"dl-{key}")
         if path.suffix.lower() == ".pdf" and chunk.page:
             if cols[1].toggle(f"Show page {chunk.page}", key=f"pg-{key}"):
-                st.image(_page_image(path, chunk.page), caption=f"{chunk.doc}, page {chunk.page}")
+                st.image(_page_image(path, chunk.page), caption=escape_md(f"{chunk.doc}, page {chunk.page}"))
 
 
 def _feedback_form(svc: Services, ident: Identity, answer: Answer, i: int) -> None:

@@ -10,6 +10,7 @@ import streamlit as st
 
 from qa.evaluate import METRIC_LABELS, QuestionSet, evaluate, load_question_set, parse_questions, summarize
 from ui.auth import Identity
+from ui.web.render import escape_md
 from ui.web.resources import Services, require_admin
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data-samples"
@@ -39,7 +40,7 @@ def render(svc: Services, ident: Identity) -> None:
             try:
                 qset = QuestionSet("upload", Path("."), parse_questions(up.getvalue().decode("utf-8", "replace"), up.name))
             except ValueError as exc:
-                st.error(f"Not a question file: {exc}")
+                st.error(f"Not a question file: {escape_md(str(exc))}")
     cols = st.columns(3)
     limit = cols[0].number_input("At most this many questions", 1, 2000, 20)
     a = cols[1].selectbox("Setting A", list(VARIANTS), index=0)

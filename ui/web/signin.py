@@ -54,7 +54,7 @@ def current_identity(svc: Services) -> Identity:
             )
         except AuthError as exc:
             st.title("Archivist")
-            st.error(f"Not signed in: {exc}")
+            st.error(f"Not signed in: {escape_md(str(exc))}")
             st.stop()
         if st.session_state.get("signed_in_as") != ident.user:
             st.session_state["signed_in_as"] = ident.user
