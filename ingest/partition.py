@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ingest._offline import prepare_offline
 from ingest.blocks import Block, CorruptDocument, EncryptedDocument, ParsedDocument, ParseError, UnsupportedFormat
+from ingest.limits import ParseLimits
 from ingest.pdf import parse_pdf
 from ingest.tables import html_to_markdown_table
 from ingest.text import decode_bytes, parse_delimited, parse_plain, parse_text
@@ -74,19 +75,22 @@ def _sniff(path: Path) -> str:
     return ""
 
 
-def parse_file(path: Path, *, ocr: bool = True) -> ParsedDocument:
+def parse_file(path: Path, *, ocr: bool = True, limits: ParseLimits | None = None) -> ParsedDocument:
     """Parse one file. Raises ParseError (or a subclass) with a short reason."""
     path = Path(path)
+    limits = limits or ParseLimits()
     ext = path.suffix.lower()
     if ext not in SUPPORTED:
         raise UnsupportedFormat(f"unsupported file type {ext or '(no extension)'!r}")
     if path.stat().st_size == 0:
         return ParsedDocument(notes=["empty file (0 bytes)"])
     magic = _sniff(path)
+    if magic == "zip":
+        limits.check_unzipped(path)  # before any library unpacks it
     if ext == ".pdf" or magic == "pdf":
         if magic == "zip" and _ooxml_kind(path):  # an Office file under a .pdf name
             return _parse_office(path, _ooxml_kind(path))
-        return parse_pdf(path, ocr=ocr)
+        return parse_pdf(path, ocr=ocr, limits=limits)
     if ext in _OOXML:
         if magic == "cfb":
             raise EncryptedDocument("password-protected Office file (encrypted container)")

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from ingest.blocks import Block, CorruptDocument, EncryptedDocument, ParsedDocument
+from ingest.limits import ParseLimits, TooLarge
 from ingest.headings import BULLET as _BULLET, SENTENCE_END as _SENTENCE_END, looks_like_heading
 
 OCR_MIN_CHARS = 16
@@ -57,8 +58,9 @@ def _page_blocks(text: str, page: int) -> list[Block]:
     return blocks
 
 
-def _ocr_page(page, lang: str = "eng") -> str:
-    image = page.render(scale=300 / 72).to_pil()
+def _ocr_page(page, lang: str = "eng", limits: ParseLimits | None = None) -> str:
+    width, height = page.get_size()
+    image = page.render(scale=(limits or ParseLimits()).ocr_scale(width, height)).to_pil()
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "page.png"
         image.save(png)
@@ -71,7 +73,8 @@ def _ocr_page(page, lang: str = "eng") -> str:
     return res.stdout if res.returncode == 0 else ""
 
 
-def parse_pdf(path: Path, *, ocr: bool = True, password: str | None = None) -> ParsedDocument:
+def parse_pdf(path: Path, *, ocr: bool = True, password: str | None = None,
+              limits: ParseLimits | None = None) -> ParsedDocument:
     import pypdfium2 as pdfium
 
     if path.stat().st_size == 0:
@@ -83,6 +86,12 @@ def parse_pdf(path: Path, *, ocr: bool = True, password: str | None = None) -> P
         if "password" in msg:
             raise EncryptedDocument("encrypted PDF: it needs a password to open") from exc
         raise CorruptDocument(f"not a readable PDF ({exc})") from exc
+    limits = limits or ParseLimits()
+    try:
+        limits.check_pages(len(pdf))
+    except TooLarge:
+        pdf.close()
+        raise
     doc = ParsedDocument(pages=len(pdf))
     scanned: list[int] = []
     use_ocr = ocr and tesseract_available()
@@ -92,7 +101,7 @@ def parse_pdf(path: Path, *, ocr: bool = True, password: str | None = None) -> P
             text = page.get_textpage().get_text_range()
             if len(text.strip()) < OCR_MIN_CHARS:
                 if use_ocr:
-                    text = _ocr_page(page)
+                    text = _ocr_page(page, limits=limits)
                 scanned.append(i + 1)
             doc.blocks.extend(_page_blocks(text, i + 1))
     finally:

@@ -429,6 +429,11 @@ class Ingestor:
         parsed = prep.parsed
         info.pages = parsed.pages
         chunks = self.chunker.chunk(src.doc, parsed, prep.groups)
+        try:
+            self.parser.limits.check_chunks(len(chunks))
+        except ParseError as exc:
+            record("failed", exc.reason)
+            return FileResult(src.doc, "failed", exc.reason, pages=parsed.pages)
         reason = "; ".join(parsed.notes)
         if not chunks:
             if prev is not None:

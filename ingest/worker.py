@@ -57,26 +57,48 @@ def _serve() -> None:  # runs in the worker process
     warnings.filterwarnings("ignore")
     from ingest.partition import parse_file
 
+    limited = False
     while True:
         try:
-            path, ocr = _read(inp)
+            path, ocr, limits = _read(inp)
         except EOFError:
             return
+        if not limited:
+            _limit_memory(limits.memory_mb)  # after the imports: the limit is for what a file costs
+            limited = True
         try:
-            _write(out, ("ok", parse_file(Path(path), ocr=ocr)))
+            _write(out, ("ok", parse_file(Path(path), ocr=ocr, limits=limits)))
         except ParseError as exc:
             _write(out, ("parse_error", (type(exc).__name__, exc.reason)))
+        except MemoryError:
+            _write(out, ("out_of_memory", limits.memory_mb))
+            return  # a process that ran out of memory is not trusted with the next file
         except Exception as exc:  # a parser bug: report it as this file's failure
             _write(out, ("parse_error", ("ParseError", f"parser failed: {type(exc).__name__}: {exc}"[:300])))
 
 
+def _limit_memory(memory_mb: int) -> None:
+    """Cap this process's address space (and its children's: LibreOffice, tesseract)."""
+    if memory_mb <= 0:
+        return
+    import resource
+
+    cap = memory_mb * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+
 class Parser:
     """``parse(path)`` with a time limit per file; ``isolate=False`` parses in-process."""
 
-    def __init__(self, *, timeout: float = 300.0, ocr: bool = True, isolate: bool = True):
+    def __init__(self, *, timeout: float = 300.0, ocr: bool = True, isolate: bool = True, limits=None):
+        from ingest.limits import ParseLimits
+
         self.timeout = timeout
         self.ocr = ocr
         self.isolate = isolate
+        self.limits = limits or ParseLimits()
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
 
@@ -133,7 +155,7 @@ class Parser:
             from ingest.partition import parse_file
 
             try:
-                return parse_file(Path(path), ocr=self.ocr)
+                return parse_file(Path(path), ocr=self.ocr, limits=self.limits)
             except ParseError:
                 raise
             except Exception as exc:
@@ -143,7 +165,7 @@ class Parser:
                 self._start()
             proc = self._proc
             try:
-                _write(proc.stdin, (str(Path(path).resolve()), self.ocr))  # the child runs in another folder
+                _write(proc.stdin, (str(Path(path).resolve()), self.ocr, self.limits))  # the child runs elsewhere
                 ready, _, _ = select.select([proc.stdout], [], [], self.timeout)
                 if not ready:
                     self._stop(kill=True)
@@ -151,9 +173,15 @@ class Parser:
                 status, payload = _read(proc.stdout)
             except (EOFError, OSError, pickle.UnpicklingError):
                 self._stop(kill=True)
-                raise ParseError("the parser crashed on this file") from None
+                raise ParseError("the parser crashed on this file (or passed ingest.parser_memory_mb)") from None
         if status == "ok":
             return payload
+        if status == "out_of_memory":
+            with self._lock:
+                self._stop(kill=True)
+            from ingest.limits import TooLarge
+
+            raise TooLarge(f"needed more than {payload} MB of memory to read (ingest.parser_memory_mb): not read")
         kind, reason = payload
         import ingest.blocks as blocks
 

@@ -442,3 +442,94 @@ def test_markdown_in_a_document_name_is_shown_as_text(tmp_path, monkeypatch):
             assert "](evil" not in text and "*now*" not in text, text
     finally:
         resources._services.clear()
+
+
+# --- 10. bombs ---------------------------------------------------------------------------------------
+
+
+def test_an_office_file_that_expands_past_the_limit_is_refused_by_name(cli, tmp_path, monkeypatch):
+    import zipfile
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    bomb = folder / "bomb.docx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", "<w:document>" + " " * 30_000_000 + "</w:document>")
+    (folder / "fine.md").write_text("# Fine\n\nThe ferry leaves at nine.")
+    assert bomb.stat().st_size < 200_000
+    monkeypatch.setenv("ARCHIVIST_INGEST__MAX_UNZIPPED_MB", "10")
+    code, out, err = cli("ingest", str(folder), "--index", str(tmp_path / "idx"), "--no-progress")
+    assert code == 1 and "bomb.docx: expands to 30 MB when unpacked" in err and "ingest.max_unzipped_mb" in err
+    assert "1 added" in err
+
+
+def _pdf(path, pages=1, size=(612, 792)):
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument.new()
+    for _ in range(pages):
+        pdf.new_page(*size)
+    pdf.save(str(path))
+    pdf.close()
+    return path
+
+
+def test_a_pdf_with_more_pages_than_the_limit_is_refused_before_any_is_read(cli, tmp_path, monkeypatch):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    _pdf(folder / "endless.pdf", pages=60)
+    monkeypatch.setenv("ARCHIVIST_INGEST__MAX_PAGES", "50")
+    code, out, err = cli("ingest", str(folder), "--index", str(tmp_path / "idx"), "--no-progress")
+    assert code == 1 and "endless.pdf: 60 pages, more than ingest.max_pages (50)" in err
+
+
+def test_a_giant_page_is_rendered_for_ocr_within_the_pixel_limit(tmp_path, monkeypatch):
+    from PIL import Image
+
+    import ingest.pdf as pdf_module
+    from ingest.limits import ParseLimits
+
+    giant = _pdf(tmp_path / "giant.pdf", size=(14400, 14400))  # 200 x 200 inches: 3.6 gigapixels at 300 dpi
+    assert giant.stat().st_size < 2000
+    rendered = []
+
+    def fake_tesseract(cmd, **kw):
+        with Image.open(cmd[1]) as image:
+            rendered.append(image.size)
+        return subprocess.CompletedProcess(cmd, 0, stdout="", stderr="")
+
+    monkeypatch.setattr(pdf_module, "tesseract_available", lambda: True)
+    monkeypatch.setattr(pdf_module.subprocess, "run", fake_tesseract)
+    pdf_module.parse_pdf(giant, limits=ParseLimits(ocr_megapixels=4))
+    [(w, h)] = rendered
+    assert w * h <= 4.1e6 and w > 1000
+    assert ParseLimits().ocr_scale(612, 792) == 300 / 72  # an ordinary page keeps its 300 dpi
+
+
+def test_a_file_past_the_chunk_limit_is_refused_and_the_job_goes_on(cli, tmp_path, monkeypatch):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "long.txt").write_text("\n\n".join(f"Paragraph {i} says the ferry {i} leaves at nine with "
+                                                 "a long explanation of why." * 3 for i in range(40)))
+    (folder / "short.txt").write_text("The crane lifts containers.")
+    monkeypatch.setenv("ARCHIVIST_INGEST__MAX_CHUNKS_PER_FILE", "5")
+    code, out, err = cli("ingest", str(folder), "--index", str(tmp_path / "idx"), "--no-progress")
+    assert code == 1 and "long.txt:" in err and "more than ingest.max_chunks_per_file (5)" in err and "1 added" in err
+
+
+def test_the_parser_process_is_held_to_its_memory_limit(tmp_path):
+    from ingest.blocks import ParseError
+    from ingest.limits import ParseLimits
+    from ingest.worker import Parser
+
+    bomb = tmp_path / "bomb.txt"
+    bomb.write_bytes(b"a\n\n" * 7_000_000)  # 21 MB on disk, gigabytes as paragraphs in memory
+    small = tmp_path / "small.txt"
+    small.write_text("The ferry leaves at nine.")
+    with Parser(limits=ParseLimits(memory_mb=300)) as parser:
+        with pytest.raises(ParseError, match="more than 300 MB of memory"):
+            parser.parse(bomb)
+        assert parser.parse(small).blocks[0].text == "The ferry leaves at nine."  # a fresh worker reads on
+        (tmp_path / "limits").write_text(open(f"/proc/{parser._proc.pid}/limits").read())
+    assert "Max address space         314572800" in (tmp_path / "limits").read_text()

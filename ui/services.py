@@ -47,8 +47,12 @@ def make_ingestor(settings: Settings, index: Index):
         min_tokens=settings.ingest.min_chunk_tokens,
     )
     from ingest.jobs import JobLog
+    from ingest.limits import ParseLimits
 
-    parser = Parser(timeout=settings.ingest.parse_timeout, ocr=settings.ingest.ocr, isolate=settings.ingest.isolate_parser)
+    i = settings.ingest
+    limits = ParseLimits(memory_mb=i.parser_memory_mb, max_pages=i.max_pages, ocr_megapixels=i.ocr_megapixels,
+                         max_unzipped_mb=i.max_unzipped_mb, max_chunks=i.max_chunks_per_file)
+    parser = Parser(timeout=i.parse_timeout, ocr=i.ocr, isolate=i.isolate_parser, limits=limits)
     return Ingestor(index, Chunker(emb.count_tokens, opts), parser, jobs=JobLog(index.path),
                     commit_every=settings.ingest.commit_every, groups_for=make_policy(settings).groups_for,
                     follow_symlinks=settings.ingest.follow_symlinks)

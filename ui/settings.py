@@ -55,6 +55,12 @@ class IngestSettings:
     #: index files that a symbolic link in a source folder points to outside it (their readers come
     #: from the target's own sidecars, never the link's folder); links within a source are always skipped
     follow_symlinks: bool = False
+    #: what one file may cost (ingest/limits.py); over a limit it is reported by name and the job goes on
+    parser_memory_mb: int = 4096  # the parser process's address space; 0: no limit
+    max_pages: int = 5000  # pages of one PDF
+    ocr_megapixels: float = 60.0  # a scanned page is rendered for OCR at most this large
+    max_unzipped_mb: int = 500  # what an Office or OpenDocument file may expand to
+    max_chunks_per_file: int = 20000
 
 
 @dataclass
