@@ -1,13 +1,18 @@
 """Our retriever as a LangChain retriever, so chains built with LangChain can use the index.
 
     from retrieval.langchain import ArchivistRetriever
-    retriever = ArchivistRetriever(index=index, k=4)
+    retriever = ArchivistRetriever(index=index, k=4, filter=SearchFilter.for_groups(user_groups))
     docs = retriever.invoke("parental leave")   # list[langchain_core.documents.Document]
+
+Without a filter it reads only what is shared with everyone; ``filter=SearchFilter()`` reads
+every document (an operator's view: never hand that to a chain that answers employees).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from pydantic import Field
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -33,7 +38,7 @@ class ArchivistRetriever(BaseRetriever):
     index: Any
     k: int = 4
     mode: str | None = None
-    filter: SearchFilter | None = None
+    filter: SearchFilter = Field(default_factory=lambda: SearchFilter.for_groups([]))  # safe unless told otherwise
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         return [hit_to_document(h) for h in self.index.search(query, self.k, mode=self.mode, filter=self.filter)]

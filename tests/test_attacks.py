@@ -533,3 +533,94 @@ def test_the_parser_process_is_held_to_its_memory_limit(tmp_path):
         assert parser.parse(small).blocks[0].text == "The ferry leaves at nine."  # a fresh worker reads on
         (tmp_path / "limits").write_text(open(f"/proc/{parser._proc.pid}/limits").read())
     assert "Max address space         314572800" in (tmp_path / "limits").read_text()
+
+
+# --- the weaker points -------------------------------------------------------------------------------
+
+
+def test_a_sign_in_header_sent_twice_is_refused():
+    from ui.auth import AuthError, identify_from_proxy
+
+    kw = dict(user_header="X-Forwarded-User", groups_header="X-Forwarded-Groups", trusted_proxies=["10.0.0.5"])
+    with pytest.raises(AuthError, match="more than once"):
+        identify_from_proxy({"X-Forwarded-User": ["root", "eve"], "X-Forwarded-Groups": "staff"}, "10.0.0.5", **kw)
+    with pytest.raises(AuthError, match="more than once"):
+        identify_from_proxy({"X-Forwarded-User": "eve", "x-forwarded-groups": ["admin", "staff"]}, "10.0.0.5", **kw)
+    assert identify_from_proxy({"X-Forwarded-User": ["eve"], "Accept": ["a", "b"]}, "10.0.0.5", **kw).user == "eve"
+
+
+def test_the_files_of_an_index_and_its_data_are_for_the_service_account_only(cli, tmp_path):
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        index = tmp_path / "idx"
+        assert cli("ingest", str(_notes(tmp_path / "a", 2)), "--index", str(index), "--no-progress")[0] == 0
+        cli("search", "ferry", "--index", str(index))
+    finally:
+        os.umask(old)
+    made = [index, *index.rglob("*"), tmp_path / "data", *(tmp_path / "data").rglob("*")]
+    assert any(p.name == "audit.sqlite" for p in made) and any(p.name == "archivist.sqlite" for p in made)
+    for p in made:
+        mode = stat.S_IMODE(p.stat().st_mode)
+        assert mode & 0o077 == 0, f"{p} is {oct(mode)}"
+
+
+def test_the_web_server_never_sends_tracebacks_to_the_browser():
+    from ui.cli import streamlit_command
+    from ui.settings import load_settings
+
+    cmd = streamlit_command(ROOT / "ui" / "web" / "app.py", load_settings(env={}))
+    assert "--client.showErrorDetails=none" in cmd and "--server.enableXsrfProtection=true" in cmd
+
+
+def test_one_over_long_question_does_not_stop_a_batch(cli, tmp_path):
+    index = tmp_path / "idx"
+    assert cli("ingest", str(_notes(tmp_path / "a", 2)), "--index", str(index), "--no-progress")[0] == 0
+    batch = tmp_path / "q.jsonl"
+    batch.write_text("\n".join(json.dumps(q) for q in [
+        {"id": "a", "question": "When does the ferry leave?"}, {"id": "b", "question": "why " * 900},
+        {"id": "c", "question": "When does the ferry to island 1 leave?"}]))
+    code, out, err = cli("ask", "--questions", str(batch), "--index", str(index))
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b", "c"] and "too long" in rows[1]["error"]
+    assert "answer" in rows[2] and code == 1 and "1 of 3" in err
+    code, out, err = cli("search", "--queries", str(batch), "--index", str(index))
+    assert [json.loads(x)["id"] for x in out.splitlines()] == ["a", "b", "c"]
+
+
+def test_user_management_model_removal_and_exports_are_audited(cli, tmp_path, monkeypatch):
+    import io
+
+    from qa.audit import AuditLog
+    from qa.model_versions import ModelVersions
+
+    index = str(tmp_path / "idx")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a long enough password\n"))
+    assert cli("users", "add", "fin", "--groups", "finance", "--password-stdin", "--index", index)[0] == 0
+    assert cli("users", "set-groups", "fin", "finance,hr", "--index", index)[0] == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO("another long password\n"))
+    assert cli("users", "passwd", "fin", "--password-stdin", "--index", index)[0] == 0
+    assert cli("users", "remove", "fin", "--index", index)[0] == 0
+    versions = ModelVersions(tmp_path / "data" / "models")
+    vid, _folder = versions.new_folder()
+    versions.register(vid, {})
+    assert cli("models", "remove", vid, "--index", index)[0] == 0
+    assert cli("audit", "--export", str(tmp_path / "a.csv"), "--index", index)[0] == 0
+    entries = AuditLog(tmp_path / "data" / "audit.sqlite").entries()
+    actions = {e.action for e in entries}
+    assert {"user-add", "user-groups", "user-passwd", "user-remove", "model-remove", "export"} <= actions
+    assert not any("password" in (e.detail or "") for e in entries)
+
+
+def test_page_views_downloads_and_sign_out_are_audited(web):
+    from ui.web import resources
+
+    start, _users = web
+    at = start()
+    _ask_text(at, "How many days of annual leave?")
+    svc = resources.services()
+    actions = [e.action for e in svc.audit.entries(user="fin")]
+    assert "view" in actions and "sign-in" in actions
+    at.sidebar.button[[b.label for b in at.sidebar.button].index("Sign out")].click().run()
+    assert "sign-out" in [e.action for e in svc.audit.entries(user="fin")]

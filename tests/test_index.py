@@ -168,8 +168,11 @@ def test_langchain_adapter_returns_documents_with_metadata(make_index):
     idx = make_index()
     _add(idx, "hr/a.txt", ["parental leave is eighteen weeks", "the canteen opens at noon"], groups=("hr",))
     _add(idx, "pub/b.txt", ["parental leave questions go to HR"], groups=("everyone",))
-    docs = ArchivistRetriever(index=idx, k=2).invoke("parental leave")
+    docs = ArchivistRetriever(index=idx, k=2, filter=SearchFilter()).invoke("parental leave")  # the operator's view
     assert len(docs) == 2 and all(d.metadata["chunk_id"] for d in docs)
     assert {d.metadata["doc"] for d in docs} == {"hr/a.txt", "pub/b.txt"}
-    docs = ArchivistRetriever(index=idx, k=2, filter=SearchFilter.for_groups([])).invoke("parental leave")
+    docs = ArchivistRetriever(index=idx, k=2, filter=SearchFilter.for_groups(["hr"])).invoke("parental leave")
+    assert {d.metadata["doc"] for d in docs} == {"hr/a.txt", "pub/b.txt"}
+    # issue 19: no filter is not everything, only what everyone may read
+    docs = ArchivistRetriever(index=idx, k=2).invoke("parental leave")
     assert [d.metadata["doc"] for d in docs] == ["pub/b.txt"]

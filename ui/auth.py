@@ -242,7 +242,14 @@ def identify_from_proxy(headers: Mapping[str, str], peer: str | None, *, user_he
     if not _trusted(peer, trusted_proxies):
         raise AuthError("sign-in headers are accepted only from the company's sign-in proxy; "
                         f"this connection comes from {peer or 'an unknown address'}")
-    lower = {k.lower(): v for k, v in headers.items()}
+    lower: dict[str, str] = {}
+    for key, value in headers.items():  # a value may be the list of every copy the request carried
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if key.lower() in lower or len(values) > 1:
+            if key.lower() in (user_header.lower(), groups_header.lower()):
+                raise AuthError(f"the request carries the {key} header more than once; the sign-in proxy must "
+                                "replace what a browser sends, not add to it")
+        lower[key.lower()] = values[0] if values else ""
     user = (lower.get(user_header.lower()) or "").strip()
     if not user or not _USER.match(user):
         raise AuthError(f"the sign-in proxy did not pass a valid user in the {user_header} header")

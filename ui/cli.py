@@ -403,17 +403,24 @@ def cmd_serve(args, settings: Settings) -> int:
     if settings.auth.mode == "local" and not user_store(settings).list():
         print(f"archivist: no users yet in {settings.users_path}; add one first: "
               "archivist users add NAME --groups admin", file=sys.stderr)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless=true",
-           f"--server.address={host}", f"--server.port={port}", "--browser.gatherUsageStats=false",
-           "--server.fileWatcherType=none", "--global.developmentMode=false", "--client.toolbarMode=minimal",
-           f"--server.maxUploadSize={settings.web.max_upload_mb}", "--server.enableXsrfProtection=true",
-           "--client.showErrorDetails=none", "--logger.level=warning"]
+    cmd = streamlit_command(app, settings)
     # the app checks the address of the connection itself for proxy sign-in: never let the
     # server rewrite it from an X-Forwarded-For header
     env["FORWARDED_ALLOW_IPS"] = ""
     print(f"archivist: serving on http://{host}:{port} (index {settings.index_dir}); Ctrl-C to stop", file=sys.stderr)
     code = run_in_group(cmd, env)  # stopping this process stops the server and its children
     return 0 if code in (0, -2, -15, 130, 143) else code
+
+
+def streamlit_command(app: Path, settings: Settings) -> list[str]:
+    """The Streamlit server of `archivist serve`: headless, no telemetry, XSRF protection, and
+    errors shown to a browser as a message only (no traceback with the server's paths)."""
+    w = settings.web
+    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless=true",
+            f"--server.address={w.host}", f"--server.port={w.port}", "--browser.gatherUsageStats=false",
+            "--server.fileWatcherType=none", "--global.developmentMode=false", "--client.toolbarMode=minimal",
+            f"--server.maxUploadSize={w.max_upload_mb}", "--server.enableXsrfProtection=true",
+            "--client.showErrorDetails=none", "--logger.level=warning"]
 
 
 def cmd_ingest(args, settings: Settings) -> int:
@@ -500,12 +507,19 @@ def cmd_search(args, settings: Settings) -> int:
         queries = _read_jsonl(args.queries)
         index = open_index(settings, create=False)
         audit = open_audit(settings)
+        failed = 0
         for q in queries:
-            hits = index.search(q["question"], k, filter=flt)
+            try:
+                hits = index.search(q["question"], k, filter=flt)
+            except ValueError as exc:
+                failed += 1
+                print(json.dumps({"id": q.get("id"), "query": q["question"], "error": str(exc)}, ensure_ascii=False),
+                      flush=True)
+                continue
             audit.record(who, "search", question=q["question"], retrieved=[h.chunk.id for h in hits])
             out = {"id": q.get("id"), "query": q["question"], "results": [_hit_json(h) for h in hits]}
             print(json.dumps(out, ensure_ascii=False), flush=True)
-        return 0
+        return 1 if failed else 0
     if not args.query or not args.query.strip():
         raise ArchivistError("give a query, e.g. archivist search \"parental leave\", or --queries FILE.jsonl")
     index = open_index(settings, create=False)
@@ -643,11 +657,21 @@ def cmd_ask(args, settings: Settings) -> int:
     if args.questions:
         queries = _read_jsonl(args.questions)
         answerer = make_answerer(settings, open_index(settings, create=False))
+        failed = 0
         for q in queries:
-            ans = answerer.ask(q["question"], filter=flt)
+            try:
+                ans = answerer.ask(q["question"], filter=flt)
+            except (ValueError, ArchivistError) as exc:  # this question's fault: say so on its line, go on
+                failed += 1
+                print(json.dumps({"id": q.get("id"), "question": q["question"], "error": str(exc)},
+                                 ensure_ascii=False), flush=True)
+                continue
             audit.record_answer(who, ans)
             print(json.dumps(ans.to_json(q.get("id")), ensure_ascii=False), flush=True)
-        return 0
+        if failed:
+            print(f"archivist: {failed} of {len(queries)} question(s) could not be asked (see their 'error')",
+                  file=sys.stderr)
+        return 1 if failed else 0
     if not args.question or not args.question.strip():
         raise ArchivistError('ask a question, e.g. archivist ask "How many days of annual leave do I get?"')
     answerer = make_answerer(settings, open_index(settings, create=False))
@@ -771,10 +795,12 @@ def cmd_users(args, settings: Settings) -> int:
         return 0
     if action == "remove":
         store.remove(args.name)
+        _audit_job(settings, "user-remove", detail=args.name)
         print(f"removed user {args.name}", file=sys.stderr)
         return 0
     if action == "set-groups":
         store.set_groups(args.name, args.groups.split(","))
+        _audit_job(settings, "user-groups", detail=f"{args.name}: {', '.join(store.list()[args.name]) or 'no groups'}")
         print(f"{args.name}: {', '.join(store.list()[args.name]) or 'no groups'}", file=sys.stderr)
         return 0
     if action == "demo":
@@ -785,15 +811,18 @@ def cmd_users(args, settings: Settings) -> int:
         for name, groups in demo.items():
             password = random_password()
             store.add(name, password, groups, replace=True)
+            _audit_job(settings, "user-add", detail=f"{name} (demo): {', '.join(groups)}")
             print(f"  {name:<14} password {password}   (groups: {', '.join(groups)})")
         print(f"(stored as salted hashes in {store.path}; 'archivist users demo' again makes new passwords)")
         return 0
     password, generated = _password(args, args.name)
     if action == "add":
         store.add(args.name, password, args.groups.split(","))
+        _audit_job(settings, "user-add", detail=f"{args.name}: {', '.join(store.list()[args.name]) or 'no groups'}")
         print(f"added user {args.name} ({', '.join(store.list()[args.name]) or 'no groups'})", file=sys.stderr)
     else:
         store.set_password(args.name, password)
+        _audit_job(settings, "user-passwd", detail=args.name)  # that it changed, never the password
         print(f"password of {args.name} changed", file=sys.stderr)
     if generated:
         print(password)  # once, on stdout; it is stored only as a hash
@@ -805,6 +834,7 @@ def cmd_audit(args, settings: Settings) -> int:
 
     from qa.audit import printable
     from ui.services import open_audit
+    from ui.services import operator_name as _operator
 
     if not settings.audit.enabled:
         print("The audit log is switched off (audit.enabled = false).", file=sys.stderr)
@@ -814,6 +844,7 @@ def cmd_audit(args, settings: Settings) -> int:
     if args.export:
         fmt = "jsonl" if args.export.endswith((".jsonl", ".json")) else "csv"
         Path(args.export).write_text(audit.export(entries, fmt), encoding="utf-8")
+        audit.record(_operator(), "export", detail=f"{len(entries)} entries to {args.export}")
         print(f"wrote {len(entries)} entries to {args.export}", file=sys.stderr)
         return 0
     if args.json:
@@ -915,6 +946,7 @@ def cmd_models(args, settings: Settings) -> int:
         print(f"in use now: {v.id if v else 'the shipped models'} (restart 'archivist serve' to load it)", file=sys.stderr)
         return 0
     versions.remove(args.version)
+    _audit_job(settings, "model-remove", detail=args.version)
     print(f"removed {args.version}", file=sys.stderr)
     return 0
 
@@ -932,6 +964,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = _settings(args)
         _setup_logging(args, settings)
+        if settings.private_files:
+            import os
+
+            os.umask(0o077)  # the documents' text, the audit log: for the service's account alone
         return COMMANDS[args.command](args, settings)
     except ArchivistError as exc:
         print(f"archivist: error: {exc}", file=sys.stderr)

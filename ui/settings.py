@@ -180,6 +180,9 @@ class Settings:
     data_dir: Path | None = None
     index: Path | None = None  # default: <data_dir>/index
     log_level: str = "WARNING"
+    #: files and folders the service writes (index, audit log, feedback, uploads, reports) readable by
+    #: its own account only (umask 077: files 0600, folders 0700); off: the account's own umask
+    private_files: bool = True
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)

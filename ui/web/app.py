@@ -41,4 +41,7 @@ with st.sidebar:
         svc.audit.record(ident.user, "sign-out")
         signin.sign_out()
         st.rerun()
+if st.session_state.get("viewed") != page:  # who looked at which page, once per visit
+    st.session_state["viewed"] = page
+    svc.audit.record(ident.user, "view", detail=page)
 PAGES[page](svc, ident)

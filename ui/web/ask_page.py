@@ -33,7 +33,9 @@ def source_card(svc: Services, ident: Identity, n: int, chunk, sentence: str, ke
             st.caption("The original file is no longer where it was indexed from.")
             return
         cols = st.columns(2)
-        cols[0].download_button("Download the document", path.read_bytes(), file_name=path.name, key=f"dl-{key}")
+        cols[0].download_button("Download the document", path.read_bytes(), file_name=path.name, key=f"dl-{key}",
+                                on_click=svc.audit.record, args=(ident.user, "download"),
+                                kwargs={"detail": chunk.doc})
         if path.suffix.lower() == ".pdf" and chunk.page:
             if cols[1].toggle(f"Show page {chunk.page}", key=f"pg-{key}"):
                 st.image(_page_image(path, chunk.page), caption=escape_md(f"{chunk.doc}, page {chunk.page}"))

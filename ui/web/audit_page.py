@@ -34,7 +34,10 @@ def render(svc: Services, ident: Identity) -> None:
                    "abstained": e.abstained, "retrieved": len(e.retrieved), "cited": ", ".join(e.cited)}
                   for e in entries], hide_index=True, width="stretch")
     c1, c2 = st.columns(2)
+    def exported(fmt):
+        svc.audit.record(ident.user, "export", detail=f"{len(entries)} audit entries as {fmt} (web)")
+
     c1.download_button("Export CSV", svc.audit.export(entries, "csv"), file_name="archivist-audit.csv",
-                       mime="text/csv", key="audit_csv")
+                       mime="text/csv", key="audit_csv", on_click=exported, args=("csv",))
     c2.download_button("Export JSON lines", svc.audit.export(entries, "jsonl"), file_name="archivist-audit.jsonl",
-                       mime="application/jsonl", key="audit_jsonl")
+                       mime="application/jsonl", key="audit_jsonl", on_click=exported, args=("jsonl",))

@@ -33,6 +33,8 @@ def _services(config: str | None, index_dir: str | None) -> Services:
     from ui.services import make_answerer, open_audit, open_index, user_store
 
     settings = load_settings(config, **({"index": index_dir} if index_dir else {}))
+    if settings.private_files:
+        os.umask(0o077)  # uploads, feedback, the audit log: for the service's account alone
     index = open_index(settings)
     answerer = make_answerer(settings, index)
     _warm_up(index, answerer)

@@ -15,8 +15,10 @@ from ui.web.resources import Services
 
 
 def _request_headers() -> dict:
+    """Every header of the request, each with all the values it was sent with."""
     try:
-        return dict(st.context.headers)
+        headers = st.context.headers
+        return {key: headers.get_all(key) for key in headers.keys()}
     except Exception:  # no request (a bare script run)
         return {}
 
