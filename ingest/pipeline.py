@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
@@ -17,7 +16,7 @@ from ingest.blocks import ParseError
 from ingest.chunker import Chunker
 from ingest.partition import is_supported
 from ingest.worker import Parser
-from retrieval import Chunk, DocumentInfo, Index, chunk_index_text
+from retrieval import Chunk, DocumentInfo, Index, chunk_index_text, integrity
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +127,7 @@ def _may_change(src: Source, manifest: dict) -> bool:
     return not seen or seen["size"] != stat.st_size or seen["mtime"] != stat.st_mtime
 
 
-def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+file_hash = integrity.digest  # the SHA-256 of a file's bytes: its content, whatever its name
 
 
 @dataclass

@@ -65,6 +65,17 @@ def sign_in(at, user, password):
     return at
 
 
+def web_app_env(monkeypatch, tmp_path) -> None:
+    """The settings a web-app test runs under: fakes, a threshold on their scale, its own data dir
+    and index under ``tmp_path``, and the current folder there."""
+    monkeypatch.chdir(tmp_path)
+    for key, value in {"EMBEDDER__MODEL": "fake", "GENERATOR__BACKEND": "fake", "ANSWER__MIN_CONFIDENCE": "0.45",
+                       "ANSWER__MATCH_WEIGHT": "0", "DATA_DIR": str(tmp_path / "data"),
+                       "INDEX": str(tmp_path / "index")}.items():
+        monkeypatch.setenv("ARCHIVIST_" + key, value)
+    monkeypatch.delenv("ARCHIVIST_CONFIG", raising=False)
+
+
 def require_eval(*parts):
     path = EVAL.joinpath(*parts)
     if not path.exists():

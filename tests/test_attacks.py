@@ -3,13 +3,12 @@
 import json
 import os
 import resource
-import sqlite3
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, web_app_env
 from ui.cli import main
 
 
@@ -264,12 +263,7 @@ def web(tmp_path, monkeypatch):
     (docs / "finance" / "q3-results.md").write_text("# Q3\n\nThe third quarter revenue was 48 million euros.")
     (docs / "handbook.md").write_text("# Handbook\n\nEmployees get 25 days of annual leave.")
     (docs / "handbook.md.groups").write_text("everyone\n")
-    monkeypatch.chdir(tmp_path)
-    for key, value in {"EMBEDDER__MODEL": "fake", "GENERATOR__BACKEND": "fake", "ANSWER__MIN_CONFIDENCE": "0.45",
-                       "ANSWER__MATCH_WEIGHT": "0", "DATA_DIR": str(tmp_path / "data"),
-                       "INDEX": str(tmp_path / "index")}.items():
-        monkeypatch.setenv("ARCHIVIST_" + key, value)
-    monkeypatch.delenv("ARCHIVIST_CONFIG", raising=False)
+    web_app_env(monkeypatch, tmp_path)
     assert main(["ingest", str(docs), "--no-progress"]) == 0
     users = UserStore(tmp_path / "data" / "users.json")
     users.add("fin", "fin's long password", ["finance"])
@@ -419,11 +413,7 @@ def test_markdown_in_a_document_name_is_shown_as_text(tmp_path, monkeypatch):
     name = "[Click to renew](evil.example) *now*.pdf"
     shutil.copy(SAMPLES / "docs" / "hr" / "employee-handbook.pdf", docs / name)
     (docs / (name + ".groups")).write_text("everyone\n")
-    monkeypatch.chdir(tmp_path)
-    for key, value in {"EMBEDDER__MODEL": "fake", "GENERATOR__BACKEND": "fake", "ANSWER__MIN_CONFIDENCE": "0.45",
-                       "ANSWER__MATCH_WEIGHT": "0", "DATA_DIR": str(tmp_path / "data"),
-                       "INDEX": str(tmp_path / "index")}.items():
-        monkeypatch.setenv("ARCHIVIST_" + key, value)
+    web_app_env(monkeypatch, tmp_path)
     assert main(["ingest", str(docs), "--no-progress"]) == 0
     UserStore(tmp_path / "data" / "users.json").add("erin", "erin's long password", ["staff"])
     resources._services.clear()

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, checkout_changes, checkout_files, leftover_processes
+from conftest import ROOT, checkout_changes, checkout_files, leftover_processes, web_app_env
 from ui.cli import main
 
 
@@ -256,12 +256,7 @@ def web(tmp_path, monkeypatch):
     (docs / "handbook.md").write_text("# Handbook\n\nEmployees get 25 days of annual leave.")
     (docs / "handbook.md.groups").write_text("everyone\n")
     (docs / "orphan.md").write_text("# Orphan\n\nNo rule covers this page.")
-    monkeypatch.chdir(tmp_path)
-    for key, value in {"EMBEDDER__MODEL": "fake", "GENERATOR__BACKEND": "fake", "ANSWER__MIN_CONFIDENCE": "0.45",
-                       "ANSWER__MATCH_WEIGHT": "0", "DATA_DIR": str(tmp_path / "data"),
-                       "INDEX": str(tmp_path / "index")}.items():
-        monkeypatch.setenv("ARCHIVIST_" + key, value)
-    monkeypatch.delenv("ARCHIVIST_CONFIG", raising=False)
+    web_app_env(monkeypatch, tmp_path)
     assert main(["ingest", str(docs), "--no-progress"]) == 0
     users = UserStore(tmp_path / "data" / "users.json")
     users.add("alice", "correct horse battery", ["admin", "finance"])
