@@ -169,6 +169,22 @@ def read_row(sentence: str) -> str | None:
 _CLAUSE = re.compile(r"(?<=[;:])\s+|,\s+(?=(?:and|but|which|while|whereas|although|with)\b)")
 
 
+def clauses_of(sentence: str) -> list[str]:
+    """The sentence cut at ';', ':' and ', and/but/which...', never inside brackets
+    ("a rAd5-HA (H1N1; PR8) vaccine" stays whole)."""
+    out, start, depth = [], 0, 0
+    for i, ch in enumerate(sentence):
+        depth += 1 if ch in "([{" else -1 if ch in ")]}" and depth else 0
+        if depth:
+            continue
+        m = _CLAUSE.match(sentence, i) if ch.isspace() or ch == "," else None
+        if m and m.end() > m.start() and i > start:
+            out.append(sentence[start:i])
+            start = m.end()
+    out.append(sentence[start:])
+    return [c for c in out if c and c.strip()]
+
+
 def short_form(sentence: str, span: str | None, max_words: int = 40) -> str:
     """The sentence itself, or for a long one the clauses that hold the span (or its start)."""
     row = read_row(sentence)
@@ -176,7 +192,7 @@ def short_form(sentence: str, span: str | None, max_words: int = 40) -> str:
         return row
     if len(sentence.split()) <= max_words:
         return sentence
-    clauses = [c for c in _CLAUSE.split(sentence) if c and c.strip()]
+    clauses = clauses_of(sentence)
     pick = next((i for i, c in enumerate(clauses) if span and span in c), 0)
     text = clauses[pick]
     j = pick + 1
@@ -223,3 +239,4 @@ def choose(question: str, passages: list[Passage], embedder, vectors=None, max_s
         if best is None or score > best.score:
             best = Extract(p, s, span, score, short_form(s, span))
     return best
+

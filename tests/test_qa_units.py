@@ -77,3 +77,13 @@ def test_rescoring_puts_the_chunk_with_the_answering_sentence_first():
     [only] = rescore("weeks of paid parental leave", hits[1:], FakeEmbedder())
     assert only.chunk.id == "b" and only.rank == 1 and 0.5 < only.score <= 1.0
     assert rescore("anything", [], FakeEmbedder()) == []
+
+
+def test_a_long_sentence_is_never_cut_inside_brackets():
+    from qa.extract import clauses_of, short_form
+
+    sentence = ("A rAd5-HA vaccine expressing the HA from A/Puerto Rico/8/1934 (H1N1; PR8) was given twice to "
+                "mice and ferrets in this study: it was well tolerated by every animal, and it induced "
+                "seroconversion; the intranasal route gave a higher conversion rate than the others did in all tests.")
+    assert clauses_of(sentence)[0].endswith("(H1N1; PR8) was given twice to mice and ferrets in this study:")
+    assert "(H1N1; PR8)" in short_form(sentence, "PR8")
