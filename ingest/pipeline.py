@@ -142,6 +142,45 @@ class _Prepared:
     reuse_from: str | None = None  # a committed document with the same content
 
 
+class _ParseAhead:
+    """What to do with each source, in order, prepared (hashed, parsed) up to two files ahead in
+    a thread, so the parser process works while this one loads the model and embeds. It starts
+    at once; ``close`` stops it however the job ends."""
+
+    def __init__(self, sources: list, prepare: Callable[[Source], _Prepared]):
+        import queue
+        import threading
+
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, args=(sources, prepare), name="archivist-parse-ahead",
+                                        daemon=True)
+        self._thread.start()
+
+    def _work(self, sources, prepare) -> None:
+        for src in sources:
+            if self._stop.is_set():
+                return
+            try:
+                item = prepare(src)
+            except Exception as exc:  # never let one file stop the job
+                item = _Prepared(FileResult(src.doc, "failed", f"{type(exc).__name__}: {exc}"[:300]))
+            self._queue.put(item)
+
+    def next(self) -> _Prepared:
+        return self._queue.get()
+
+    def close(self) -> None:
+        import queue
+
+        self._stop.set()
+        while self._thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                self._queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
+
+
 class Ingestor:
     """Parse, chunk, embed and index files; one run is one job.
 
@@ -230,16 +269,27 @@ class Ingestor:
                 d for d in set(known) | set(manifest)
                 if d not in current and any(d.startswith(p) for p in sync_prefixes)
             )
+        ahead = _ParseAhead(sources, lambda src: self._prepare(src, known, manifest, by_hash, force))
+        try:
+            any_work = progress and (force or any(_may_change(s, manifest) for s in sources))
+            self._run_files(sources, gone, ahead, known, report, progress, on_file, any_work, sync_prefixes is not None,
+                            job_id)
+        finally:
+            ahead.close()
+
+    def _run_files(self, sources, gone, ahead, known, report, progress, on_file, any_work: bool, syncing: bool,
+                   job_id) -> None:
+        """Each file in order (prepared by ``ahead``), embedded in batches, committed as it goes."""
         bar = None
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(sources) + len(gone), unit="file", desc=f"{'syncing' if sync_prefixes is not None else 'ingesting'}",
-                       file=sys.stderr, dynamic_ncols=True)
-            if force or any(_may_change(s, manifest) for s in sources):
+            what = "syncing" if syncing else "ingesting"
+            bar = tqdm(total=len(sources) + len(gone), unit="file", desc=what, file=sys.stderr, dynamic_ncols=True)
+            if any_work:  # the parser warms up meanwhile, on the first files
                 bar.set_description("loading the embedding model")
                 self.index.embedder.count_tokens("warm-up")  # loads it: the time left counts files, not this
-                bar.set_description("syncing" if sync_prefixes is not None else "ingesting")
+                bar.set_description(what)
                 bar.reset()
         pending: list[tuple[DocumentInfo, list[Chunk]]] = []
         with self.index.writer() as writer:
@@ -256,10 +306,9 @@ class Ingestor:
                 pending.clear()
 
             since_commit = 0
-            ahead = self._parse_ahead(sources, known, manifest, by_hash, force)
             for i, src in enumerate(sources):
                 t0 = time.perf_counter()
-                res = self._one(src, known, pending, writer, next(ahead), job_id)
+                res = self._one(src, known, pending, writer, ahead.next(), job_id)
                 res.seconds = time.perf_counter() - t0
                 if sum(len(c) for _, c in pending) >= self.embed_batch:
                     flush()
@@ -290,38 +339,6 @@ class Ingestor:
             report.generation = writer.commit()
         if bar is not None:
             bar.close()
-
-    def _parse_ahead(self, sources: list[Source], known: dict, manifest: dict, by_hash: dict, force: bool):
-        """Yield, per source, what to do with it, parsing up to two files ahead in a thread
-        so the parser process works while this one embeds."""
-        import queue
-        import threading
-
-        q: queue.Queue = queue.Queue(maxsize=2)
-        stop = threading.Event()
-
-        def work():
-            for src in sources:
-                if stop.is_set():
-                    return
-                try:
-                    item = self._prepare(src, known, manifest, by_hash, force)
-                except Exception as exc:  # never let one file stop the job
-                    item = _Prepared(FileResult(src.doc, "failed", f"{type(exc).__name__}: {exc}"[:300]))
-                q.put(item)
-
-        t = threading.Thread(target=work, name="archivist-parse-ahead", daemon=True)
-        t.start()
-        try:
-            for _ in sources:
-                yield q.get()
-        finally:
-            stop.set()
-            while t.is_alive():  # unblock a producer waiting on a full queue
-                try:
-                    q.get(timeout=0.1)
-                except queue.Empty:
-                    pass
 
     def _link(self, src: Source) -> tuple[Path | None, str]:
         """For a symbolic link: (the file whose readers it gets, or None to skip it, the reason)."""
