@@ -133,6 +133,28 @@ def test_the_sibling_document_named_in_the_question_is_cited(make_index):
         assert amount in ans.answer
 
 
+def test_a_plain_word_tells_siblings_apart_only_when_the_others_never_use_it(make_index):
+    from qa.evidence import name_match
+    from retrieval import Hit
+
+    plans = {"Northwind_Health_Plus_Benefits_Details.pdf": "30", "Northwind_Standard_Benefits_Details.pdf": "50"}
+    text = "Northwind Health members pay a copay of {} dollars for each specialist visit in the network."
+    chunks = {doc: Chunk(id=doc, doc=doc, text=text.format(amount)) for doc, amount in plans.items()}
+    hits = [Hit(chunk=c, score=1.0, rank=i + 1) for i, c in enumerate(chunks.values())]
+    # "health" is in one plan's name, but both plans' text say "Northwind Health": it tells nothing
+    assert name_match("What is the specialist copay at Northwind Health?", hits) == [0.0, 0.0]
+    assert name_match("What is the specialist copay under the Northwind Standard plan?", hits) == [0.0, 1.0]
+    idx = make_index()
+    with idx.writer() as w:
+        for doc, c in chunks.items():
+            w.add_document(DocumentInfo(doc=doc), [c])
+        w.commit()
+    for plan, doc in (("Standard", "Northwind_Standard_Benefits_Details.pdf"),
+                      ("Health Plus", "Northwind_Health_Plus_Benefits_Details.pdf")):
+        ans = _answerer(idx).ask(f"What is the copay for a specialist visit under the Northwind {plan} plan?")
+        assert ans.citations[0].chunk.doc == doc and plans[doc] in ans.quote
+
+
 def test_misspelt_words_are_read_as_the_documents_words(make_index):
     idx = make_index()
     with idx.writer() as w:
