@@ -85,13 +85,14 @@ def _siblings(a: set[str], b: set[str]) -> bool:
 def name_match(question: str, hits: list[Hit]) -> list[float]:
     """Per hit, the share of the question's distinguishing words that its document's name and
     section hold, among its siblings: documents whose names share most of their words (the Q2 and
-    the Q3 filing of one company, the 2023 and 2024 versions of a policy). A word distinguishes when
-    the question names it, it carries a digit (a year, a quarter, a version: "q3", "2023", "v2"),
-    and some siblings' names hold it, others not: "Q3 2023" prefers the Q3 filing over its Q2
-    sibling. A hit without a sibling among the candidates, or a question naming none of what sets
-    them apart, gets 0: names reorder nothing else. (Plain words were tried too: "Northwind Health"
-    then sent contoso-hr's questions to the "Northwind Health Plus" plan rather than its "Northwind
-    Standard" sibling, citation precision 0.923 -> 0.864; bench/README.md.)"""
+    the Q3 filing of one company, the 2023 and 2024 versions of a policy, two plans of one insurer).
+    A word distinguishes when the question names it and some siblings' names hold it, others not;
+    a plain word (not a year, quarter or version) only when the others' retrieved text never uses it
+    either (:func:`_tells_apart`). "Q3 2023" prefers the Q3 filing over its Q2 sibling, "Northwind
+    Standard" the Standard plan over "Northwind Health Plus". A hit without a sibling among the
+    candidates, or a question naming none of what sets them apart, gets 0: names reorder nothing
+    else. (Any plain word of a name, without the text test, sent contoso-hr's "Northwind Health"
+    questions to the Plus plan: citation precision 0.923 -> 0.864; bench/README.md.)"""
     q_terms = set(content_terms(question))
     if not q_terms:
         return [0.0] * len(hits)
