@@ -65,6 +65,26 @@ def sign_in(at, user, password):
     return at
 
 
+@pytest.fixture
+def fake_cli(tmp_path, monkeypatch, capsys):
+    """``run(*argv) -> (exit code, stdout, stderr)`` of the command line, in ``tmp_path``, on fakes,
+    with no settings file and no data dir set (it follows ``--index``)."""
+    from ui.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ARCHIVIST_EMBEDDER__MODEL", "fake")
+    monkeypatch.setenv("ARCHIVIST_GENERATOR__BACKEND", "fake")
+    monkeypatch.delenv("ARCHIVIST_CONFIG", raising=False)
+    monkeypatch.delenv("ARCHIVIST_DATA_DIR", raising=False)
+
+    def run(*argv):
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
 def web_app_env(monkeypatch, tmp_path) -> None:
     """The settings a web-app test runs under: fakes, a threshold on their scale, its own data dir
     and index under ``tmp_path``, and the current folder there."""

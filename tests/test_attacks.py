@@ -13,19 +13,9 @@ from ui.cli import main
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ARCHIVIST_EMBEDDER__MODEL", "fake")
-    monkeypatch.setenv("ARCHIVIST_GENERATOR__BACKEND", "fake")
-    monkeypatch.setenv("ARCHIVIST_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("ARCHIVIST_CONFIG", raising=False)
-
-    def run(*argv):
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+def cli(fake_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("ARCHIVIST_DATA_DIR", str(tmp_path / "data"))  # the users and audit log these tests read
+    return fake_cli
 
 
 def _notes(folder, n, text="Note {i}: the ferry to island {i} leaves at nine.", prefix="n"):

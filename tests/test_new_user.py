@@ -18,19 +18,8 @@ from ui.cli import main
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ARCHIVIST_EMBEDDER__MODEL", "fake")
-    monkeypatch.setenv("ARCHIVIST_GENERATOR__BACKEND", "fake")
-    monkeypatch.delenv("ARCHIVIST_CONFIG", raising=False)
-    monkeypatch.delenv("ARCHIVIST_DATA_DIR", raising=False)
-
-    def run(*argv):
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+def cli(fake_cli):
+    return fake_cli
 
 
 def _free_port() -> int:
