@@ -489,7 +489,7 @@ class IndexWriter:
         vectors.remove(stale_vids)
         if new_rows:
             vectors.add(np.asarray([v for v, _ in new_rows], dtype=np.int64), np.stack(new_vecs))
-        vectors.save(vpath)
+        vectors_record = vectors.save(vpath)  # checked against its checksum as it was written
 
         # 2. lexical index of the new generation
         stale = set(stale_vids)
@@ -505,7 +505,7 @@ class IndexWriter:
         if lpath.exists():
             shutil.rmtree(lpath)
         self._write_lexical(LexicalIndex.build(ids, texts), lpath)
-        manifest = integrity.record([vpath, lpath], idx.path)  # what readers will check
+        manifest = {vpath.name: vectors_record, **integrity.record([lpath], idx.path)}  # what readers will check
 
         # 3. flip the generation in one transaction
         try:

@@ -22,8 +22,9 @@ def digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_bytes_durably(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file, fsync it, and read it back."""
+def write_bytes_durably(path: Path, data: bytes) -> list:
+    """Write ``data`` to ``path`` through a temporary file, fsync it, and read it back; returns
+    its record ([size, sha256]) for the generation's manifest."""
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as fh:
@@ -34,11 +35,13 @@ def write_bytes_durably(path: Path, data: bytes) -> None:
         _remove(tmp)
         raise IndexWriteError(f"could not write {path.name} in {path.parent} ({exc.strerror or exc}): is the disk "
                               "full? The previous generation of the index stays in use.") from None
-    if tmp.stat().st_size != len(data) or digest(tmp) != hashlib.sha256(data).hexdigest():
+    expected = hashlib.sha256(data).hexdigest()
+    if tmp.stat().st_size != len(data) or digest(tmp) != expected:
         _remove(tmp)
         raise IndexWriteError(f"{path.name} in {path.parent} was not written in full: is the disk full? The previous "
                               "generation of the index stays in use.")
     os.replace(tmp, path)
+    return [len(data), expected]
 
 
 def record(paths: list[Path], base: Path) -> dict[str, list]:

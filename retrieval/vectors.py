@@ -46,12 +46,12 @@ class VectorIndex:
             scores, ids = self.index.search(q, min(k, len(self)))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def save(self, path: Path) -> None:
-        """Written by Python's own I/O and read back: faiss's writer only prints "close error"
-        when the disk is full, leaving a truncated file behind."""
+    def save(self, path: Path) -> list:
+        """Written by Python's own I/O and read back (faiss's writer only prints "close error"
+        when the disk is full, leaving a truncated file behind); returns [size, sha256]."""
         from retrieval.integrity import write_bytes_durably
 
-        write_bytes_durably(path, self._faiss.serialize_index(self.index).tobytes())
+        return write_bytes_durably(path, self._faiss.serialize_index(self.index).tobytes())
 
     @classmethod
     def load(cls, path: Path, dim: int) -> "VectorIndex":
