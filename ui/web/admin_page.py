@@ -133,7 +133,7 @@ def render_documents(svc: Services, ident: Identity) -> None:
                 w.remove_document(doomed)
                 w.commit()
         except Exception as exc:
-            st.error(str(exc))
+            st.error(escape_md(str(exc)))
         else:
             svc.audit.record(ident.user, "remove", detail=f"removed: {doomed}")
             st.success(f"Removed {escape_md(doomed)}")
@@ -159,7 +159,7 @@ def render(svc: Services, ident: Identity) -> None:
             try:
                 sources = discover([folder])
             except FileNotFoundError as exc:
-                st.error(str(exc))
+                st.error(escape_md(str(exc)))
             else:
                 run_job(svc, ident, sources, f"folder {folder}")
 
