@@ -117,17 +117,16 @@ def printable_name(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def _same_stat(seen: dict | None, stat: os.stat_result) -> bool:
+    """Whether the file's size and time are those on record (the cheap first test of a change)."""
+    return bool(seen) and seen["size"] == stat.st_size and seen["mtime"] == stat.st_mtime
+
+
 def _may_change(src: Source, manifest: dict) -> bool:
-    """Whether a file looks new or changed by its size and time (the cheap first test)."""
-    seen = manifest.get(src.doc)
     try:
-        stat = src.path.stat()
+        return not _same_stat(manifest.get(src.doc), src.path.stat())
     except OSError:
         return False
-    return not seen or seen["size"] != stat.st_size or seen["mtime"] != stat.st_mtime
-
-
-file_hash = integrity.digest  # the SHA-256 of a file's bytes: its content, whatever its name
 
 
 @dataclass
@@ -380,11 +379,11 @@ class Ingestor:
         seen = manifest.get(src.doc)
         regroup = prev is not None and tuple(prev.groups) != groups
         unchanged = "regrouped" if regroup else "unchanged"
-        if not force and seen and seen["size"] == stat.st_size and seen["mtime"] == stat.st_mtime:
+        if not force and _same_stat(seen, stat):
             if prev is not None or seen["status"] in ("empty", "failed"):
                 return _Prepared(FileResult(src.doc, unchanged, pages=prev.pages if prev else None), groups=groups)
         try:
-            digest = file_hash(path)
+            digest = integrity.digest(path)
         except OSError as exc:
             return _Prepared(FileResult(src.doc, "failed", f"cannot read the file ({exc.strerror or exc})"))
         if not force and ((prev is not None and prev.hash == digest) or (seen and seen["hash"] == digest and prev is None and seen["status"] != "indexed")):
