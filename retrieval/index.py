@@ -28,10 +28,9 @@ from typing import Sequence
 
 import numpy as np
 
-from retrieval import store
+from retrieval import integrity, store
 from retrieval.chunk import Chunk, Hit
 from retrieval.embedder import Embedder
-from retrieval import integrity
 from retrieval.errors import EmptyIndexError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexWriteError
 from retrieval.filters import SearchFilter
 from retrieval.fusion import convex, relative, rrf
@@ -167,16 +166,17 @@ class Index:
         self._vectors, self._lexical, self._gen_loaded = vectors, lexical, gen
 
     def _fall_back(self, gen: int, damage: IndexCorruptError) -> int:
-        if gen > 1 and self._gen_loaded != gen - 1:
+        if gen > 1:
             try:
-                self._load(gen - 1)
+                if self._gen_loaded != gen - 1:
+                    self._load(gen - 1)
             except (FileNotFoundError, IndexCorruptError):
                 pass
-        if self._gen_loaded == gen - 1 and gen > 1:
-            self._gen_broken = gen
-            log.warning("%s; serving the generation before it (%d). Run the ingest or reindex again to "
-                        "write a new one.", damage, gen - 1)
-            return gen - 1
+            else:
+                self._gen_broken = gen
+                log.warning("%s; serving the generation before it (%d). Run the ingest or reindex again to "
+                            "write a new one.", damage, gen - 1)
+                return gen - 1
         raise IndexCorruptError(f"{damage}. No earlier generation is left to serve: rebuild the index "
                                 "('archivist ingest --force PATH' or 'archivist reindex --force') or restore it "
                                 "from a backup") from None
