@@ -118,17 +118,14 @@ def main() -> None:
         if tuned is not None:
             variants["fine-tuned generator"] = (tuned, None)
         if reranker is not None:
-            index.reranker = reranker
-            retrieval["with reranker"] = eval_qa(index, ans, "hybrid")
-            index.reranker = None
+            retrieval["with reranker"] = eval_qa(index.with_reranker(reranker), ans, "hybrid")
             variants["untuned + reranker"] = (base, reranker)
             if tuned is not None:
                 variants["fine-tuned generator + reranker"] = (tuned, reranker)
         summaries, rows = {}, {}
         for label, (gen, rr) in variants.items():
-            index.reranker = rr
             recorder, drafts = _DraftRecorder(gen), []
-            answerer = Answerer(index, recorder)
+            answerer = Answerer(index.with_reranker(rr), recorder)
 
             def ask(question: str, answerer=answerer, recorder=recorder, drafts=drafts):
                 recorder.text = ""
@@ -140,7 +137,6 @@ def main() -> None:
             for row, draft in zip(rows[label], drafts):
                 row["draft"] = draft
             summaries[label] = {**summarize(rows[label]), **draft_scores(rows[label], drafts)}
-        index.reranker = None
         results[name] = {"version": version.id, "admin_questions": len(admin), "record": version.record,
                          "finetune_s": round(finetune_s, 1), "retrieval": retrieval, "summaries": summaries, "rows": rows}
         print(markdown_report(f"{name}: untuned vs fine-tuned ({version.id})", summaries).strip())

@@ -216,6 +216,18 @@ class Ingestor:
         self.commit_every = commit_every
         self.follow_symlinks = follow_symlinks  # links out of a source folder: indexed (True) or skipped
 
+    def close(self) -> None:
+        """Stop the parser's worker and close the job log (the index stays open)."""
+        self.parser.close()
+        if self.jobs is not None:
+            self.jobs.close()
+
+    def __enter__(self) -> "Ingestor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def ingest(
         self,
         sources: list[Source],
@@ -225,10 +237,14 @@ class Ingestor:
         force: bool = False,
         sync_prefixes: list[str] | None = None,
         kind: str = "ingest",
+        on_start: Callable[[int | None], None] | None = None,
     ) -> IngestReport:
+        """Run one job over ``sources``; ``on_start`` hears its job id as soon as it has one."""
         start = time.perf_counter()
         report = IngestReport()
         job_id = self.jobs.start(kind, len(sources)) if self.jobs else None
+        if on_start is not None:
+            on_start(job_id)
         try:
             self._run(sources, report, progress, on_file, force, sync_prefixes, job_id)
         except BaseException as exc:

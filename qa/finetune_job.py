@@ -163,33 +163,28 @@ def run_finetune(
         rng = random.Random(opt.seed)
         sample = rng.sample(heldout, min(opt.eval_questions, len(heldout)))
         record["heldout_questions"] = len(sample)
-        base_reranker = index.reranker
+        plain = index.with_reranker(None)  # the shared index keeps its own reranker
         reranker = CrossEncoderReranker(folder / "reranker") if opt.reranker else None
-        try:
-            index.reranker = None
-            chunk_before = _chunk_hit(index, sample, 5, False, readers)
-            if reranker is not None:
-                index.reranker = reranker
-                chunk_after = _chunk_hit(index, sample, 5, True, readers)
-                keep = chunk_after > chunk_before
-                record["reranker"] = {"chunk_hit@5_before": round(chunk_before, 4), "chunk_hit@5_after": round(chunk_after, 4),
-                                      "kept": keep}
-                if not keep:
-                    shutil.rmtree(folder / "reranker", ignore_errors=True)
-                    reranker = None
-            qset = QuestionSet("heldout", folder, [e.to_question() for e in sample])
-            phrased = replace(answer_options, phrasing="model")  # the generator writes the short answers compared
-            summaries, rows = {}, {}
-            variants = {"before": (None, generator)}
-            if tuned is not None or reranker is not None:
-                variants["after"] = (reranker, tuned or generator)
-            for label, (rr, gen) in variants.items():
-                _stage(on_stage, "evaluate", variant=label, questions=len(sample))
-                index.reranker = rr
-                rows[label] = evaluate(Answerer(index, gen, phrased), qset, k=answer_options.k, filter=readers)
-                summaries[label] = summarize(rows[label])
-        finally:
-            index.reranker = base_reranker
+        chunk_before = _chunk_hit(plain, sample, 5, False, readers)
+        if reranker is not None:
+            chunk_after = _chunk_hit(index.with_reranker(reranker), sample, 5, True, readers)
+            keep = chunk_after > chunk_before
+            record["reranker"] = {"chunk_hit@5_before": round(chunk_before, 4), "chunk_hit@5_after": round(chunk_after, 4),
+                                  "kept": keep}
+            if not keep:
+                shutil.rmtree(folder / "reranker", ignore_errors=True)
+                reranker = None
+        qset = QuestionSet("heldout", folder, [e.to_question() for e in sample])
+        phrased = replace(answer_options, phrasing="model")  # the generator writes the short answers compared
+        summaries, rows = {}, {}
+        variants = {"before": (None, generator)}
+        if tuned is not None or reranker is not None:
+            variants["after"] = (reranker, tuned or generator)
+        for label, (rr, gen) in variants.items():
+            _stage(on_stage, "evaluate", variant=label, questions=len(sample))
+            rows[label] = evaluate(Answerer(index.with_reranker(rr), gen, phrased), qset, k=answer_options.k,
+                                   filter=readers)
+            summaries[label] = summarize(rows[label])
         record["eval"] = summaries
         record["seconds"] = round(time.monotonic() - started, 1)
         (folder / "report.md").write_text(markdown_report(f"held-out questions of {vid}", summaries, rows))

@@ -70,6 +70,9 @@ class DocumentInfo:
     indexed_at: str | None = None
 
 
+_OWN = object()  # search(): the index's own reranker
+
+
 class Index:
     """Open (or create) the index in ``path`` for ``embedder``.
 
@@ -238,11 +241,13 @@ class Index:
         filter: SearchFilter | None = None,
         query_vector: np.ndarray | None = None,
         rerank: bool | None = None,
+        reranker=_OWN,
     ) -> list[Hit]:
         """The ``k`` best chunks for ``query``; the filter applies before any cut.
 
-        With a reranker, the best ``reranker.candidates`` are reordered by it before the cut
-        (``rerank=False`` skips it for one search)."""
+        With a reranker (the index's own, or ``reranker`` for this search), the best
+        ``reranker.candidates`` are reordered by it before the cut (``rerank=False`` skips it
+        for one search)."""
         mode = mode or self.options.mode
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
@@ -273,7 +278,10 @@ class Index:
             ranked = convex(dense, lex, self.options.alpha)
         else:
             ranked = relative(dense, lex, self.options.alpha)
-        reranker = self.reranker if rerank is None else (self.reranker if rerank else None)
+        if reranker is _OWN:
+            reranker = self.reranker
+        if rerank is False:
+            reranker = None
         top = ranked[: max(k, reranker.candidates) if reranker is not None else k]
         chunks = self.chunks_by_vid([v for v, _ in top])
         dense_of, lex_of = dict(dense), dict(lex)
@@ -357,8 +365,29 @@ class Index:
         }
 
     # -- writing -------------------------------------------------------------------
+    def with_reranker(self, reranker) -> "RerankedIndex":
+        """This index searched with ``reranker`` (None: plain retrieval), for one caller."""
+        return RerankedIndex(self, reranker)
+
     def writer(self) -> "IndexWriter":
         return IndexWriter(self)
+
+
+class RerankedIndex:
+    """An index seen through another reranker (or none): searches pass it per call, and
+    everything else is the shared index's. The shared index is never switched, so sessions
+    that search it at the same time are not affected."""
+
+    def __init__(self, base: Index, reranker):
+        self._base = base
+        self.reranker = reranker
+
+    def __getattr__(self, name: str):
+        return getattr(self._base, name)
+
+    def search(self, query: str, k: int = 10, **kwargs) -> list[Hit]:
+        kwargs.setdefault("reranker", self.reranker)
+        return self._base.search(query, k, **kwargs)
 
 
 class IndexWriter:

@@ -6,6 +6,11 @@
 
 Without a filter it reads only what is shared with everyone; ``filter=SearchFilter()`` reads
 every document (an operator's view: never hand that to a chain that answers employees).
+
+Where the index lives on another machine, :class:`HttpRetriever` searches it through the HTTP
+API, as the user whose token it carries:
+
+    retriever = HttpRetriever(base_url="http://archivist:8502/v1", token=os.environ["ARCHIVIST_TOKEN"])
 """
 
 from __future__ import annotations
@@ -42,3 +47,29 @@ class ArchivistRetriever(BaseRetriever):
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         return [hit_to_document(h) for h in self.index.search(query, self.k, mode=self.mode, filter=self.filter)]
+
+
+class HttpRetriever(BaseRetriever):
+    """``POST /v1/search`` of a running Archivist API, reading what the token's user may read."""
+
+    base_url: str
+    token: str
+    k: int = 4
+    timeout: float = 60.0
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        import httpx
+
+        url = self.base_url.rstrip("/")
+        url += "/search" if url.endswith("/v1") else "/v1/search"
+        r = httpx.post(url, json={"query": query, "k": self.k}, timeout=self.timeout,
+                       headers={"Authorization": f"Bearer {self.token}"})
+        if r.status_code >= 400:
+            try:
+                message = r.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = f"HTTP {r.status_code}"
+            raise RuntimeError(f"the Archivist API refused the search: {message}")
+        return [Document(page_content=h["text"], id=h["chunk_id"],
+                         metadata={k: h[k] for k in ("doc", "page", "section", "chunk_id", "score", "rank")})
+                for h in r.json()["results"]]

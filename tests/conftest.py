@@ -15,6 +15,13 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 # (answer.min_confidence) and no ingest fits one; the calibration's tests call it themselves.
 os.environ["ARCHIVIST_ANSWER__CALIBRATE_AFTER_INGEST"] = "false"
 
+# hypothesis (under schemathesis) keeps its caches in a temporary folder, not .hypothesis/ in the checkout
+import tempfile  # noqa: E402
+
+from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
+
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="archivist-hypothesis-"))
+
 
 @pytest.fixture(autouse=True)
 def no_outside_network(monkeypatch):

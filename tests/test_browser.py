@@ -37,7 +37,7 @@ def server(tmp_path):
                    env=env, cwd=tmp_path, check=True, capture_output=True, timeout=60, input=b"erin's long password\n")
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--index", str(index)], env=env, cwd=tmp_path,
+                             "--api-port", "0", "--index", str(index)], env=env, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -63,7 +63,7 @@ def test_versions_promote_and_roll_back(tmp_path):
 @pytest.mark.real
 def test_the_whole_pipeline_makes_a_version_that_loads_answers_and_can_be_promoted_and_rolled_back(
         tmp_path, monkeypatch, capsys):
-    from ui.services import make_generator
+    from ui.services.compose import make_generator
     from ui.settings import load_settings
 
     docs = tmp_path / "docs"

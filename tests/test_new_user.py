@@ -79,26 +79,29 @@ def test_serve_with_a_bad_or_busy_port_says_what_to_do_in_one_line(cli, tmp_path
     assert "serving on" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_stopping_serve_stops_the_web_server_and_frees_its_port(tmp_path):
+def test_stopping_serve_stops_the_web_server_and_the_api_and_frees_their_ports(tmp_path):
     env = dict(os.environ, ARCHIVIST_EMBEDDER__MODEL="fake", ARCHIVIST_GENERATOR__BACKEND="fake",
                ARCHIVIST_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(ROOT))
-    port = _free_port()
+    port, api_port = _free_port(), _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--index", str(tmp_path / "index")], env=env, cwd=tmp_path,
+                             "--api-port", str(api_port), "--index", str(tmp_path / "index")], env=env, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + 90
-        while not _port_open(port):
+        while not (_port_open(port) and _port_open(api_port)):
             assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "the server did not come up"
+            assert time.monotonic() < deadline, "the servers did not come up"
             time.sleep(0.3)
         assert urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5).read() == b"ok"
+        health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{api_port}/healthz", timeout=5).read())
+        assert health["status"] == "ok"
         proc.send_signal(signal.SIGTERM)  # to `archivist serve` alone, as a service manager does
         proc.wait(timeout=30)
         deadline = time.monotonic() + 15
-        while _port_open(port) and time.monotonic() < deadline:
+        while (_port_open(port) or _port_open(api_port)) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not _port_open(port), "the Streamlit server outlived 'archivist serve'"
+        assert not _port_open(api_port), "the API server outlived 'archivist serve'"
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group, so no test leaves a server behind

@@ -175,13 +175,13 @@ def test_admin_upload_job_reports_each_file(app, tmp_path):
 
 def test_admin_promotes_and_rolls_back_a_model_version_and_starts_fine_tuning(app, tmp_path, monkeypatch):
     from qa.model_versions import ModelVersions
-    from ui.web import admin_page
+    from ui.services import compose
 
     versions = ModelVersions(tmp_path / "data" / "models")
     vid, folder = versions.new_folder()
     versions.register(vid, {"eval": {"before": {"containment": 0.1}, "after": {"containment": 0.3}}})
     started = []
-    monkeypatch.setattr(admin_page, "_start_finetune", lambda svc, budget: started.append(budget))
+    monkeypatch.setattr(compose, "launch_finetune", lambda settings, budget: started.append(budget) or 4242)
     app.sidebar.radio[0].set_value("Admin").run()
     table = next(d.value for d in app.dataframe if "version" in d.value.columns)
     assert list(table["version"]) == ["v1"] and table["containment after"][0] == 0.3
@@ -192,6 +192,12 @@ def test_admin_promotes_and_rolls_back_a_model_version_and_starts_fine_tuning(ap
     app.number_input(key="ft_budget").set_value(5.0)
     app.button(key="ft_start").click().run()
     assert started == [5.0]
+    from qa.audit import AuditLog
+
+    log = AuditLog(tmp_path / "data" / "audit.sqlite")
+    actions = [e.action for e in log.entries(limit=50) if e.action in ("promote", "rollback", "finetune")]
+    log.close()
+    assert actions[:3] == ["finetune", "rollback", "promote"]  # the layer wrote each, newest first
 
 
 def test_a_wrong_draft_never_reaches_the_page(app, monkeypatch):

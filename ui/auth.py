@@ -46,16 +46,25 @@ class Identity:
     user: str
     groups: frozenset[str] = field(default_factory=frozenset)
     admin_group: str = "admin"
-    via: str = "local"  # local | proxy | cli
+    via: str = "local"  # local | proxy | cli | token
     #: which password the session signed in with (a digest of its hash): a new password ends the session
     stamp: str = field(default="", compare=False, repr=False)
+    #: the operator of the command line: whoever can run it can read the data folder anyway, so
+    #: no access filter applies and every operation is allowed
+    unrestricted: bool = False
+
+    @classmethod
+    def operator(cls, name: str) -> "Identity":
+        return cls(name, frozenset(), via="cli", unrestricted=True)
 
     @property
     def is_admin(self) -> bool:
-        return self.admin_group in self.groups
+        return self.unrestricted or self.admin_group in self.groups
 
     @property
-    def filter(self) -> SearchFilter:
+    def filter(self) -> SearchFilter | None:
+        if self.unrestricted:
+            return None
         return SearchFilter.for_groups(self.groups)  # chunks shared with EVERYONE are always included
 
 
@@ -85,6 +94,18 @@ def _dummy_hash() -> str:
     if _DUMMY_HASH is None:
         _DUMMY_HASH = hash_password(secrets.token_hex(8))
     return _DUMMY_HASH
+
+
+def write_private_json(path: Path, data: dict) -> None:
+    """Replace ``path`` with ``data`` at once (a crash leaves the old file), readable by this account only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def check_groups(groups) -> list[str]:
@@ -119,14 +140,7 @@ class UserStore:
         return data
 
     def _write(self, data: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        write_private_json(self.path, data)
 
     # -- management ----------------------------------------------------------------
     def list(self) -> dict[str, list[str]]:

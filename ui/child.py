@@ -1,4 +1,5 @@
-"""Run a server process so that it stops when its parent does: `archivist serve`'s Streamlit.
+"""Run server processes so that they stop when their parent does: `archivist serve`'s
+Streamlit and HTTP API.
 
 The child gets its own process group; SIGTERM, SIGINT and SIGHUP sent to the parent are
 passed on to that whole group, and the parent waits for it (killing it after a grace
@@ -40,22 +41,35 @@ def check_port_free(host: str, port: int) -> None:
             raise PortError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): check --host") from None
 
 
-def run_in_group(cmd: Sequence[str], env: Mapping[str, str] | None = None, *, grace_s: float = 10.0) -> int:
-    """Run ``cmd`` in a new process group, forward stop signals to it, return its exit code."""
-    proc = subprocess.Popen(list(cmd), env=dict(env) if env is not None else None, start_new_session=True)
+def run_in_group(cmds: Sequence[Sequence[str]], env: Mapping[str, str] | None = None, *, grace_s: float = 10.0,
+                 poll_s: float = 0.5) -> int:
+    """Run each command in a new process group of its own, forward stop signals to them all,
+    and return the exit code of the first to end (the others are stopped then: one server
+    without the other is not what was asked for)."""
+    import time
+
+    procs = [subprocess.Popen(list(cmd), env=dict(env) if env is not None else None, start_new_session=True)
+             for cmd in cmds]
     previous = {}
 
     def forward(signum, _frame):
-        _signal_group(proc, signum)
+        for proc in procs:
+            _signal_group(proc, signum)
 
     for sig in FORWARDED:
         previous[sig] = signal.signal(sig, forward)
     try:
-        return proc.wait()
+        while True:
+            for proc in procs:
+                code = proc.poll()
+                if code is not None:
+                    return code
+            time.sleep(poll_s)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        stop_group(proc, grace_s)
+        for proc in procs:
+            stop_group(proc, grace_s)
 
 
 def stop_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:

@@ -8,7 +8,9 @@ import logging
 import sys
 from pathlib import Path
 
-from retrieval.errors import ArchivistError
+from ui.auth import Identity
+from ui.services import (Answer, Archivist, ArchivistError, Evidence, ProgressBar, load_question_set, parse_questions,
+                         plural, printable)
 from ui.settings import DEFAULT_DATA_DIR, Settings, load_settings
 
 EPILOG = f"""\
@@ -106,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument("--questions", metavar="FILE.jsonl", help="batch: one JSON object per line with id and question")
     p.add_argument("--no-stream", action="store_true", help="print the answer only when it is complete")
+    p.add_argument("--server", metavar="URL", help="ask a running API (e.g. http://127.0.0.1:8502) with the token in "
+                   "$ARCHIVIST_TOKEN: its models are loaded already")
     _user_flag(p)
     _common(p)
 
@@ -129,7 +133,37 @@ def build_parser() -> argparse.ArgumentParser:
         "of this host; --host 127.0.0.1 for this machine only). Models load once and are shared by all sessions."))
     p.add_argument("--host", help="address to listen on (default: web.host, 0.0.0.0)")
     p.add_argument("--port", type=int, help="port (default: web.port, 8501)")
+    p.add_argument("--api-port", type=int, metavar="PORT",
+                   help="port of the HTTP API started beside it (default: api.port, 8502; 0: no API)")
     _common(p)
+
+    p = sub.add_parser("api", help="start the HTTP API alone (OpenAI-compatible chat, search, documents, jobs)",
+                       description=(
+        "Serve the HTTP API on api.host:api.port (default 0.0.0.0:8502): POST /v1/chat/completions (OpenAI's shapes, "
+        "streaming too, with citations), /v1/search, /v1/documents, /v1/jobs, /v1/feedback, /healthz, /metrics; "
+        "its OpenAPI spec at /docs. Programs sign in with a token: archivist tokens create USER. "
+        "'archivist serve' starts it beside the web app."))
+    p.add_argument("--host", help="address to listen on (default: api.host, 0.0.0.0)")
+    p.add_argument("--port", type=int, help="port (default: api.port, 8502)")
+    _common(p)
+
+    p = sub.add_parser("tokens", help="API tokens: create, list, revoke", description=(
+        "Tokens with which programs use the HTTP API as a user: each request then reads only what that user may "
+        "read, and is audited under their name. A token is printed once, when made; only its digest is stored "
+        "(<data_dir>/tokens.json). Removing a user revokes their tokens."))
+    ts = p.add_subparsers(dest="tokens_command", metavar="ACTION")
+    q = ts.add_parser("create", help="make a token for a user and print it once")
+    q.add_argument("user_name", metavar="USER")
+    q.add_argument("--expires", type=float, metavar="DAYS", help="days until it stops working (default: until revoked)")
+    q.add_argument("--note", help="what it is for, e.g. 'intranet chat'")
+    _common(q)
+    q = ts.add_parser("list", help="tokens (their ids, owners and expiry; never the tokens)")
+    q.add_argument("user_name", metavar="USER", nargs="?", help="only this user's")
+    q.add_argument("--json", action="store_true", help="JSON output")
+    _common(q)
+    q = ts.add_parser("revoke", help="stop a token from working")
+    q.add_argument("token_id", metavar="ID", help="the id 'archivist tokens list' shows (or the token itself)")
+    _common(q)
 
     p = sub.add_parser("calibrate", help="fit when to abstain on this index's own documents", description=(
         "Draws questions from the index's own chunks (answerable) and questions it cannot answer (other domains, "
@@ -234,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {"index": getattr(args, "index", None)}
     if args.command == "serve":
-        overrides.update({"web.host": args.host, "web.port": args.port})
+        overrides.update({"web.host": args.host, "web.port": args.port, "api.port": args.api_port})
+    if args.command == "api":
+        overrides.update({"api.host": args.host, "api.port": args.port})
     if getattr(args, "mode", None):
         overrides["search.mode"] = args.mode
     return load_settings(getattr(args, "config", None), **overrides)
@@ -249,6 +285,12 @@ def _setup_logging(args: argparse.Namespace, settings: Settings | None = None) -
         import warnings
 
         warnings.filterwarnings("ignore")
+
+
+def _who(args, app: Archivist) -> Identity:
+    """The identity a command acts as: ``--user NAME``, or the operator (no access filter)."""
+    user = getattr(args, "user", None)
+    return app.as_user(user) if user else app.operator()
 
 
 def _print_report(report, index_path, as_json: bool, verbose: bool = False) -> int:
@@ -273,34 +315,9 @@ def _print_report(report, index_path, as_json: bool, verbose: bool = False) -> i
     return 1 if report.failed else 0
 
 
-def cmd_reindex(args, settings: Settings) -> int:
-    from ui.services import reindex
-
-    report = reindex(settings, progress=not args.no_progress and not args.json, force=args.force)
-    _audit_job(settings, "reindex", report)
-    return _print_report(report, settings.index_dir, args.json, args.verbose > 0)
-
-
-def _audit_job(settings: Settings, action: str, report=None, detail: str = "") -> None:
-    from ui.services import open_audit, operator_name
-
-    audit = open_audit(settings)
-    try:
-        if report is not None:
-            detail = f"job {report.job_id}: {report.summary()}"
-        audit.record(operator_name(), action, detail=detail)
-    finally:
-        audit.close()
-
-
-def _reader(args, settings: Settings):
-    """(identity or None for the operator, the search filter, the name for the audit log)."""
-    from ui.services import identity_for, operator_name
-
-    ident = identity_for(settings, getattr(args, "user", None))
-    if ident is None:
-        return None, None, operator_name()
-    return ident, ident.filter, ident.user
+def cmd_reindex(args, app: Archivist) -> int:
+    report = app.reindex(app.operator(), progress=not args.no_progress and not args.json, force=args.force)
+    return _print_report(report, app.settings.index_dir, args.json, args.verbose > 0)
 
 
 def _fmt_time(ts: float | None) -> str:
@@ -309,15 +326,13 @@ def _fmt_time(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
-def cmd_jobs(args, settings: Settings) -> int:
-    from ingest.jobs import JobLog
-
-    if not (settings.index_dir / "archivist.sqlite").exists():
+def cmd_jobs(args, app: Archivist) -> int:
+    if not (app.settings.index_dir / "archivist.sqlite").exists():
         print("No jobs yet: the index has not been created. Run 'archivist ingest PATH' or 'archivist reindex'.")
         return 0
-    log = JobLog(settings.index_dir)
+    who = app.operator()
     if args.show is not None:
-        job = log.get(args.show)
+        job = app.job(who, args.show)
         if job is None:
             raise ArchivistError(f"no job {args.show}; see 'archivist jobs'")
         if args.json:
@@ -331,7 +346,7 @@ def cmd_jobs(args, settings: Settings) -> int:
         for e in job.errors:
             print(f"  {e['doc']}: {e['reason']}")
         return 0
-    jobs = log.list(args.n)
+    jobs = app.jobs(who, args.n)
     if args.json:
         print(json.dumps([j.__dict__ for j in jobs], indent=2))
         return 0
@@ -344,13 +359,13 @@ def cmd_jobs(args, settings: Settings) -> int:
     return 0
 
 
-def cmd_schedule(args, settings: Settings) -> int:
+def cmd_schedule(args, app: Archivist) -> int:
     import signal
     import threading
 
-    from ingest.schedule import cron_trigger, run_schedule
-    from ui.services import reindex
+    from ui.services import cron_trigger, run_schedule
 
+    settings = app.settings
     expr = args.cron or settings.schedule.cron
     try:
         cron_trigger(expr)
@@ -367,9 +382,7 @@ def cmd_schedule(args, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
 
     def job():
-        report = reindex(settings)
-        _audit_job(settings, "reindex", report)
-        return report.summary()
+        return app.reindex(app.operator()).summary()
 
     print(f"archivist: reindexing on '{expr}'; Ctrl-C to stop", file=sys.stderr)
     try:
@@ -379,36 +392,65 @@ def cmd_schedule(args, settings: Settings) -> int:
     return 0
 
 
-def cmd_serve(args, settings: Settings) -> int:
+def _server_env(args, settings: Settings) -> dict:
+    """The environment of a server child: offline, the same settings, index and data folder."""
     import os
 
-    from ingest._offline import set_offline_env
-    from ui.child import PortError, check_port_free, run_in_group
-    from ui.services import user_store
+    from ui.services.compose import offline_env
 
-    host, port = settings.web.host, settings.web.port
-    try:
-        check_port_free(host, port)
-    except PortError as exc:
-        raise ArchivistError(str(exc)) from None
-    app = Path(__file__).resolve().parent / "web" / "app.py"
     env = dict(os.environ)
-    set_offline_env()
-    env.update({k: v for k, v in os.environ.items() if k.startswith(("HF_", "TRANSFORMERS_", "DO_NOT", "SCARF", "UNSTRUCTURED"))})
+    env.update(offline_env())
     if args.config:
         env["ARCHIVIST_CONFIG"] = str(Path(args.config).resolve())
     env["ARCHIVIST_INDEX"] = str(settings.index_dir.resolve())
     env["ARCHIVIST_DATA_DIR"] = str(Path(settings.data_dir).resolve())  # the same users, audit log, uploads
     env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
-    if settings.auth.mode == "local" and not user_store(settings).list():
+    # the servers check the address of the connection itself for proxy sign-in: never let them
+    # rewrite it from an X-Forwarded-For header
+    env["FORWARDED_ALLOW_IPS"] = ""
+    return env
+
+
+def cmd_serve(args, app: Archivist) -> int:
+    from ui.child import PortError, check_port_free, run_in_group
+
+    settings = app.settings
+    host, port = settings.web.host, settings.web.port
+    servers = [streamlit_command(Path(__file__).resolve().parent / "web" / "app.py", settings)]
+    ports = [(host, port)]
+    if settings.api.port:
+        servers.append(api_command(settings))
+        ports.append((settings.api.host, settings.api.port))
+    try:
+        for h, p in ports:
+            check_port_free(h, p)
+    except PortError as exc:
+        raise ArchivistError(str(exc)) from None
+    if settings.auth.mode == "local" and not app.users.list():
         print(f"archivist: no users yet in {settings.users_path}; add one first: "
               "archivist users add NAME --groups admin", file=sys.stderr)
-    cmd = streamlit_command(app, settings)
-    # the app checks the address of the connection itself for proxy sign-in: never let the
-    # server rewrite it from an X-Forwarded-For header
-    env["FORWARDED_ALLOW_IPS"] = ""
-    print(f"archivist: serving on http://{host}:{port} (index {settings.index_dir}); Ctrl-C to stop", file=sys.stderr)
-    code = run_in_group(cmd, env)  # stopping this process stops the server and its children
+    print(f"archivist: serving the web app on http://{host}:{port} (index {settings.index_dir}); Ctrl-C to stop",
+          file=sys.stderr)
+    if settings.api.port:
+        print(f"archivist: the HTTP API on http://{settings.api.host}:{settings.api.port}/v1 "
+              f"(its spec at /docs; tokens: archivist tokens create USER)", file=sys.stderr)
+    code = run_in_group(servers, _server_env(args, settings))  # stopping this process stops the servers
+    return 0 if code in (0, -2, -15, 130, 143) else code
+
+
+def cmd_api(args, app: Archivist) -> int:
+    from ui.child import PortError, check_port_free, run_in_group
+
+    a = app.settings.api
+    if not a.port:
+        raise ArchivistError("api.port is 0 (no API): give --port, e.g. --port 8502")
+    try:
+        check_port_free(a.host, a.port)
+    except PortError as exc:
+        raise ArchivistError(str(exc)) from None
+    print(f"archivist: the HTTP API on http://{a.host}:{a.port}/v1 (its spec at /docs); Ctrl-C to stop",
+          file=sys.stderr)
+    code = run_in_group([api_command(app.settings)], _server_env(args, app.settings))
     return 0 if code in (0, -2, -15, 130, 143) else code
 
 
@@ -423,25 +465,18 @@ def streamlit_command(app: Path, settings: Settings) -> list[str]:
             "--client.showErrorDetails=none", "--logger.level=warning"]
 
 
-def cmd_ingest(args, settings: Settings) -> int:
-    from ingest import discover
-    from ui.services import after_ingest, make_ingestor, open_index
+def api_command(settings: Settings) -> list[str]:
+    """The API server: uvicorn with the app factory, one process (the models load once), no
+    forwarded-address rewriting, no server header."""
+    a = settings.api
+    return [sys.executable, "-m", "uvicorn", "ui.api:create_app", "--factory", "--host", a.host, "--port", str(a.port),
+            "--no-proxy-headers", "--no-server-header", "--log-level", "warning", "--timeout-graceful-shutdown", "5"]
 
-    try:
-        sources = discover(args.paths)
-    except FileNotFoundError as exc:
-        raise ArchivistError(str(exc)) from None
-    index = open_index(settings)
-    ingestor = make_ingestor(settings, index)
+
+def cmd_ingest(args, app: Archivist) -> int:
     progress = not args.no_progress and not args.json
-    try:
-        report = ingestor.ingest(sources, progress=progress, force=args.force)
-    finally:
-        ingestor.parser.close()
-        ingestor.jobs.close()
-    after_ingest(settings, index, progress=progress)
-    _audit_job(settings, "ingest", report)
-    return _print_report(report, index.path, args.json, args.verbose > 0)
+    report = app.ingest_paths(app.operator(), args.paths, progress=progress, force=args.force)
+    return _print_report(report, app.settings.index_dir, args.json, args.verbose > 0)
 
 
 def _calibration_lines(cal) -> list[str]:
@@ -454,19 +489,15 @@ def _calibration_lines(cal) -> list[str]:
     ]
 
 
-def cmd_calibrate(args, settings: Settings) -> int:
-    from ui.services import ProgressBar, calibrate, open_index
-
-    index = open_index(settings, create=False)
+def cmd_calibrate(args, app: Archivist) -> int:
     bar = ProgressBar("scoring questions drawn from the index", not (args.json or args.no_progress))
     try:
-        cal = calibrate(settings, index, on_progress=bar)
+        cal = app.calibrate(app.operator(), on_progress=bar)
     finally:
         bar.close()
     if cal is None:
         raise ArchivistError("the index is too small to draw questions from (it needs at least 10 chunks with "
                              "sentences); the default threshold answer.min_confidence stays in use")
-    _audit_job(settings, "calibrate", detail=f"threshold {cal.min_confidence:.3f} on generation {cal.generation}")
     if args.json:
         print(json.dumps(json.loads(cal.to_json()), indent=2))
     else:
@@ -481,8 +512,6 @@ def _hit_json(h) -> dict:
 
 
 def _read_jsonl(path: str) -> list[dict]:
-    from qa.evaluate import parse_questions
-
     try:
         return parse_questions(Path(path).read_text(encoding="utf-8"), path)
     except OSError as exc:
@@ -491,42 +520,28 @@ def _read_jsonl(path: str) -> list[dict]:
         raise ArchivistError(f"{exc} (each line needs a 'question' string and an 'id')") from None
 
 
-def cmd_search(args, settings: Settings) -> int:
-    from retrieval import SearchFilter
-    from ui.services import open_index
-
-    k = settings.search.k if args.k is None else args.k
+def cmd_search(args, app: Archivist) -> int:
+    k = app.settings.search.k if args.k is None else args.k
     if not 1 <= k <= 1000:
-        raise ArchivistError(f"-k {k}: give the number of passages to show, from 1 to 1000 (default {settings.search.k})")
-    from ui.services import open_audit
-
-    _ident, flt, who = _reader(args, settings)
-    if args.doc_prefix:
-        flt = SearchFilter(doc_prefix=args.doc_prefix, groups=flt.groups if flt else None)
+        raise ArchivistError(f"-k {k}: give the number of passages to show, from 1 to 1000 (default {app.settings.search.k})")
+    who = _who(args, app)
     if args.queries:
         queries = _read_jsonl(args.queries)
-        index = open_index(settings, create=False)
-        audit = open_audit(settings)
         failed = 0
         for q in queries:
             try:
-                hits = index.search(q["question"], k, filter=flt)
+                hits = app.search(who, q["question"], k, doc_prefix=args.doc_prefix)
             except ValueError as exc:
                 failed += 1
                 print(json.dumps({"id": q.get("id"), "query": q["question"], "error": str(exc)}, ensure_ascii=False),
                       flush=True)
                 continue
-            audit.record(who, "search", question=q["question"], retrieved=[h.chunk.id for h in hits])
             out = {"id": q.get("id"), "query": q["question"], "results": [_hit_json(h) for h in hits]}
             print(json.dumps(out, ensure_ascii=False), flush=True)
         return 1 if failed else 0
     if not args.query or not args.query.strip():
         raise ArchivistError("give a query, e.g. archivist search \"parental leave\", or --queries FILE.jsonl")
-    index = open_index(settings, create=False)
-    hits = index.search(args.query, k, filter=flt)
-    audit = open_audit(settings)
-    audit.record(who, "search", question=args.query, retrieved=[h.chunk.id for h in hits])
-    audit.close()
+    hits = app.search(who, args.query, k, doc_prefix=args.doc_prefix)
     if args.json:
         print(json.dumps({"query": args.query, "results": [_hit_json(h) for h in hits]}, ensure_ascii=False, indent=2))
         return 0
@@ -541,15 +556,10 @@ def cmd_search(args, settings: Settings) -> int:
     return 0
 
 
-def cmd_stats(args, settings: Settings) -> int:
-    from ui.services import open_index
-
-    from qa.calibration import stored
-
-    _ident, flt, _who = _reader(args, settings)
-    index = open_index(settings, create=False)
-    stats = index.stats(flt)
-    cal = stored(index) if flt is None else None  # fitted on every document: the operator's view only
+def cmd_stats(args, app: Archivist) -> int:
+    who = _who(args, app)
+    stats = app.stats(who)
+    cal = app.calibration(who)  # fitted on every document: the operator's view only
     if args.json:
         print(json.dumps({**stats, "calibration": json.loads(cal.to_json()) if cal else None}, indent=2))
         return 0
@@ -561,25 +571,19 @@ def cmd_stats(args, settings: Settings) -> int:
     print("formats:    " + (", ".join(f"{k} {v}" for k, v in stats["formats"].items()) or "-"))
     if stats["size_bytes"] is not None:  # not shown to a --user: it counts every document
         print(f"size:       {stats['size_bytes'] / 1e6:.1f} MB")
-    if flt is None:
+    if who.unrestricted:
         print("\n".join(_calibration_lines(cal)) if cal else
               "abstention: default threshold (not calibrated yet: run 'archivist calibrate')")
     return 0
 
 
-def cmd_docs(args, settings: Settings) -> int:
-    from ui.services import open_index
-
-    _ident, flt, _who = _reader(args, settings)
-    docs = open_index(settings, create=False).documents(flt)
+def cmd_docs(args, app: Archivist) -> int:
+    docs = app.documents(_who(args, app))
     if args.json:
         print(json.dumps([d.__dict__ for d in docs], indent=2, default=list))
         return 0
     if not docs:
         print("The index holds no documents yet; add some with 'archivist ingest PATH'.")
-    from ingest.pipeline import plural
-    from qa.audit import printable
-
     for d in docs:
         pages = plural(d.pages, "page") if d.pages else "-"
         print(f"{printable(d.doc)}\t{d.format}\t{pages}\t{plural(d.chunks, 'chunk')}\t{readers_text(d.groups)}")
@@ -595,19 +599,8 @@ def readers_text(groups) -> str:
     return "readers: " + ", ".join(groups) if groups else "READABLE BY NOBODY: add a rule or a .groups file"
 
 
-def cmd_remove(args, settings: Settings) -> int:
-    from ui.services import open_index
-
-    index = open_index(settings, create=False)
-    known = {d.doc for d in index.documents()}
-    missing = [d for d in args.docs if d not in known]
-    if missing:
-        raise ArchivistError("not in the index: " + ", ".join(missing) + " (see 'archivist docs')")
-    with index.writer() as w:
-        for d in args.docs:
-            w.remove_document(d)
-        w.commit()
-    _audit_job(settings, "remove", detail="removed: " + ", ".join(args.docs))
+def cmd_remove(args, app: Archivist) -> int:
+    app.remove(app.operator(), args.docs)
     print(f"removed {len(args.docs)} document(s)", file=sys.stderr)
     return 0
 
@@ -647,26 +640,21 @@ def _print_answer(ans, quote_printed: bool, bold: bool = False) -> None:
         print(f"[{p.n}] {where}")
 
 
-def cmd_ask(args, settings: Settings) -> int:
-    from qa import Answer
-    from qa.answer import Evidence
-    from ui.services import make_answerer, open_audit, open_index
-
-    _ident, flt, who = _reader(args, settings)
-    audit = open_audit(settings)
+def cmd_ask(args, app: Archivist) -> int:
+    if args.server:
+        return _ask_server(args)
+    who = _who(args, app)
     if args.questions:
         queries = _read_jsonl(args.questions)
-        answerer = make_answerer(settings, open_index(settings, create=False))
         failed = 0
         for q in queries:
             try:
-                ans = answerer.ask(q["question"], filter=flt)
+                ans = app.ask(who, q["question"])
             except (ValueError, ArchivistError) as exc:  # this question's fault: say so on its line, go on
                 failed += 1
                 print(json.dumps({"id": q.get("id"), "question": q["question"], "error": str(exc)},
                                  ensure_ascii=False), flush=True)
                 continue
-            audit.record_answer(who, ans)
             print(json.dumps(ans.to_json(q.get("id")), ensure_ascii=False), flush=True)
         if failed:
             print(f"archivist: {failed} of {len(queries)} question(s) could not be asked (see their 'error')",
@@ -674,23 +662,40 @@ def cmd_ask(args, settings: Settings) -> int:
         return 1 if failed else 0
     if not args.question or not args.question.strip():
         raise ArchivistError('ask a question, e.g. archivist ask "How many days of annual leave do I get?"')
-    answerer = make_answerer(settings, open_index(settings, create=False))
     if args.json:
-        ans = answerer.ask(args.question, filter=flt)
-        audit.record_answer(who, ans)
-        print(json.dumps(ans.to_json(None), ensure_ascii=False, indent=2))
+        print(json.dumps(app.ask(who, args.question).to_json(None), ensure_ascii=False, indent=2))
         return 0
     tty = sys.stdout.isatty()
     stream = tty and not args.no_stream
     final, quote_printed = None, False
-    for event in answerer.stream(args.question, filter=flt):
+    for event in app.stream(who, args.question):
         if isinstance(event, Answer):
             final = event
         elif stream and isinstance(event, Evidence):  # the source first, the checked answer after it
             _print_quote(event.quote, event.citations)
             quote_printed = True
-    audit.record_answer(who, final)
-    _print_answer(final, quote_printed, bold=tty)
+    _print_answer(final, quote_printed, bold=sys.stdout.isatty())
+    return 0
+
+
+def _ask_server(args) -> int:
+    """``ask --server URL``: the question goes to a running API, whose models are loaded already."""
+    import os
+
+    from ui.client import ApiClient
+
+    token = os.environ.get("ARCHIVIST_TOKEN", "")
+    if not token:
+        raise ArchivistError("--server needs an API token in $ARCHIVIST_TOKEN (make one: archivist tokens create USER)")
+    if args.questions or not (args.question or "").strip():
+        raise ArchivistError('with --server, ask one question, e.g. archivist ask --server URL "How many days?"')
+    reply = ApiClient(args.server, token).ask(args.question)
+    if args.json:
+        print(json.dumps(reply, ensure_ascii=False, indent=2))
+        return 0
+    print(reply["content"])
+    for c in reply["archivist"]["citations"]:
+        print(f"[{c['n']}] {c['doc']}" + (f", page {c['page']}" if c.get("page") else ""))
     return 0
 
 
@@ -704,55 +709,48 @@ def _parse_compare(spec: str) -> dict:
     return out
 
 
-def cmd_eval(args, settings: Settings) -> int:
-    from ingest import discover
-    from qa.evaluate import evaluate, load_question_set, markdown_report, summarize
-    from ui.services import after_ingest, make_answerer, make_ingestor, open_audit, open_index
-
-    _ident, flt, who = _reader(args, settings)
+def cmd_eval(args, app: Archivist) -> int:
     try:
         qset = load_question_set(args.set_dir, limit=args.limit, seed=args.seed)
     except (FileNotFoundError, ValueError) as exc:
         raise ArchivistError(str(exc)) from None
-    if not args.index:
-        settings.index = settings.data_dir / "eval" / qset.name / "index"
+    settings = app.settings
+    if not args.index:  # the set's own index, beside the others
+        settings = settings.with_overrides({"index": str(settings.data_dir / "eval" / qset.name / "index"),
+                                            "data_dir": str(settings.data_dir)})
+        app = Archivist(settings)
+    who = _who(args, app)
     out_dir = Path(args.out) if args.out else settings.data_dir / "eval" / qset.name
-    variants = {"base": settings}
+    variants = {"base": {}}
     for spec in args.compare:
         overrides = _parse_compare(spec)
-        variants[spec] = load_settings(args.config, **{"index": str(settings.index_dir), **overrides})
-    index = open_index(settings)
-    ingestor = make_ingestor(settings, index)
-    try:
-        report = ingestor.ingest(discover([qset.docs]), progress=not args.json)
-    finally:
-        ingestor.parser.close()
-        ingestor.jobs.close()
-    after_ingest(settings, index, progress=not args.json)
+        settings.with_overrides(overrides, "--compare")  # a bad setting is refused before any work
+        variants[spec] = overrides
+    report = app.ingest_paths(app.operator(), [str(qset.docs)], progress=not args.json)
     if report.failed:
         print(f"note: {len(report.failed)} document(s) of the set could not be read", file=sys.stderr)
-    summaries, rows = {}, {}
     from tqdm import tqdm
 
-    for label, vs in variants.items():
-        vindex = index if vs.embedder == settings.embedder and vs.search == settings.search else open_index(vs)
-        answerer = make_answerer(vs, vindex)
-        bar = tqdm(total=len(qset.questions), desc=f"answering ({label})", unit="q", file=sys.stderr, disable=args.json)
-        rows[label] = evaluate(answerer, qset, k=vs.answer.k, on_row=lambda i, r: bar.update(1), filter=flt)
-        bar.close()
-        summaries[label] = summarize(rows[label])
-    audit = open_audit(settings)
-    audit.record(who, "eval", detail=f"{qset.name}: {len(qset.questions)} questions, variants {', '.join(variants)}")
-    audit.close()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps({"set": qset.name, "summaries": summaries, "rows": rows}, indent=2))
-    md = markdown_report(qset.name, summaries, rows)
-    (out_dir / "report.md").write_text(md)
+    bars: dict = {}
+
+    def on_progress(label, done, total):
+        if label not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars[label] = tqdm(total=total, desc=f"answering ({label})", unit="q", file=sys.stderr, disable=args.json)
+        bars[label].update(done - bars[label].n)
+
+    try:
+        result = app.evaluate(app.operator(), qset, variants, reader=who, on_progress=on_progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    md_path = result.write(out_dir)
     if args.json:
-        print(json.dumps({"set": qset.name, "summaries": summaries}, indent=2))
+        print(json.dumps({"set": qset.name, "summaries": result.summaries}, indent=2))
     else:
-        print(md.split("\n## ")[0])
-        print(f"written: {out_dir / 'report.md'} and report.json", file=sys.stderr)
+        print(result.markdown().split("\n## ")[0])
+        print(f"written: {md_path} and report.json", file=sys.stderr)
     return 0
 
 
@@ -777,31 +775,28 @@ def _password(args, name: str) -> tuple[str, bool]:
     return first, False
 
 
-def cmd_users(args, settings: Settings) -> int:
-    from ui.services import user_store
-
-    store = user_store(settings)
+def cmd_users(args, app: Archivist) -> int:
+    who = app.operator()
     action = args.users_command
     if action is None:
         raise ArchivistError("say what to do: archivist users add|remove|list|set-groups|passwd (see --help)")
     if action == "list":
-        users = store.list()
+        users = app.list_users(who)
         if args.json:
             print(json.dumps(users, indent=2))
         elif not users:
-            print(f"No users yet ({store.path}); add one with: archivist users add NAME --groups admin")
+            print(f"No users yet ({app.users.path}); add one with: archivist users add NAME --groups admin")
         for name, groups in users.items():
             print(f"{name}\t{','.join(groups) or '-'}")
         return 0
     if action == "remove":
-        store.remove(args.name)
-        _audit_job(settings, "user-remove", detail=args.name)
-        print(f"removed user {args.name}", file=sys.stderr)
+        revoked = app.remove_user(who, args.name)
+        print(f"removed user {args.name}" + (f" and revoked {plural(revoked, 'API token')}" if revoked else ""),
+              file=sys.stderr)
         return 0
     if action == "set-groups":
-        store.set_groups(args.name, args.groups.split(","))
-        _audit_job(settings, "user-groups", detail=f"{args.name}: {', '.join(store.list()[args.name]) or 'no groups'}")
-        print(f"{args.name}: {', '.join(store.list()[args.name]) or 'no groups'}", file=sys.stderr)
+        groups = app.set_groups(who, args.name, args.groups.split(","))
+        print(f"{args.name}: {', '.join(groups) or 'no groups'}", file=sys.stderr)
         return 0
     if action == "demo":
         from ui.auth import random_password
@@ -810,41 +805,57 @@ def cmd_users(args, settings: Settings) -> int:
         print("Sign in to the web app as:")
         for name, groups in demo.items():
             password = random_password()
-            store.add(name, password, groups, replace=True)
-            _audit_job(settings, "user-add", detail=f"{name} (demo): {', '.join(groups)}")
+            app.add_user(who, name, password, groups, replace=True, note=" (demo)")
             print(f"  {name:<14} password {password}   (groups: {', '.join(groups)})")
-        print(f"(stored as salted hashes in {store.path}; 'archivist users demo' again makes new passwords)")
+        print(f"(stored as salted hashes in {app.users.path}; 'archivist users demo' again makes new passwords)")
         return 0
     password, generated = _password(args, args.name)
     if action == "add":
-        store.add(args.name, password, args.groups.split(","))
-        _audit_job(settings, "user-add", detail=f"{args.name}: {', '.join(store.list()[args.name]) or 'no groups'}")
-        print(f"added user {args.name} ({', '.join(store.list()[args.name]) or 'no groups'})", file=sys.stderr)
+        groups = app.add_user(who, args.name, password, args.groups.split(","))
+        print(f"added user {args.name} ({', '.join(groups) or 'no groups'})", file=sys.stderr)
     else:
-        store.set_password(args.name, password)
-        _audit_job(settings, "user-passwd", detail=args.name)  # that it changed, never the password
+        app.set_password(who, args.name, password)
         print(f"password of {args.name} changed", file=sys.stderr)
     if generated:
         print(password)  # once, on stdout; it is stored only as a hash
     return 0
 
 
-def cmd_audit(args, settings: Settings) -> int:
-    import time as _time
+def cmd_tokens(args, app: Archivist) -> int:
+    who = app.operator()
+    action = args.tokens_command
+    if action is None:
+        raise ArchivistError("say what to do: archivist tokens create|list|revoke (see --help)")
+    if action == "create":
+        token, info = app.create_token(who, args.user_name, days=args.expires, note=args.note or "")
+        print(token)  # once, on stdout; only its digest is stored
+        print(f"token {info.id} for {info.user}" + (f", expires {_fmt_time(info.expires)}" if info.expires else
+              ", until revoked") + "; send it as 'Authorization: Bearer TOKEN'", file=sys.stderr)
+        return 0
+    if action == "list":
+        tokens = app.list_tokens(who, args.user_name)
+        if args.json:
+            print(json.dumps([t.to_json() for t in tokens], indent=2))
+            return 0
+        if not tokens:
+            print("No API tokens yet; make one with: archivist tokens create USER")
+        for t in tokens:
+            state = "EXPIRED" if t.expired else (f"expires {_fmt_time(t.expires)}" if t.expires else "until revoked")
+            print(f"{t.id}…\t{t.user}\tcreated {_fmt_time(t.created)}\t{state}" + (f"\t{t.note}" if t.note else ""))
+        return 0
+    info = app.revoke_token(who, args.token_id.rstrip("…"))
+    print(f"revoked token {info.id} of {info.user}", file=sys.stderr)
+    return 0
 
-    from qa.audit import printable
-    from ui.services import open_audit
-    from ui.services import operator_name as _operator
 
-    if not settings.audit.enabled:
+def cmd_audit(args, app: Archivist) -> int:
+    if not app.settings.audit.enabled:
         print("The audit log is switched off (audit.enabled = false).", file=sys.stderr)
-    audit = open_audit(settings)
-    since = _time.time() - args.days * 86400 if args.days else None
-    entries = audit.entries(user=args.user, action=args.action, since=since, limit=args.n or None)
+    who = app.operator()
+    entries = app.audit_entries(who, user=args.user, action=args.action, days=args.days, limit=args.n or None)
     if args.export:
         fmt = "jsonl" if args.export.endswith((".jsonl", ".json")) else "csv"
-        Path(args.export).write_text(audit.export(entries, fmt), encoding="utf-8")
-        audit.record(_operator(), "export", detail=f"{len(entries)} entries to {args.export}")
+        Path(args.export).write_text(app.export_audit(who, entries, fmt, args.export), encoding="utf-8")
         print(f"wrote {len(entries)} entries to {args.export}", file=sys.stderr)
         return 0
     if args.json:
@@ -881,9 +892,7 @@ def _version_line(v, active: str | None) -> str:
     return "  ".join(p for p in parts if p)
 
 
-def cmd_finetune(args, settings: Settings) -> int:
-    from ui.services import finetune, model_versions
-
+def cmd_finetune(args, app: Archivist) -> int:
     questions = _read_jsonl(args.questions) if args.questions else []
     last = {"stage": None}
 
@@ -897,16 +906,16 @@ def cmd_finetune(args, settings: Settings) -> int:
             last["stage"] = name
             print(f"archivist finetune: {name} " + ", ".join(f"{k} {v}" for k, v in info.items()), file=sys.stderr)
 
-    version = finetune(settings, budget_minutes=args.budget_minutes, max_steps=args.max_steps,
-                       generator=False if args.no_generator else None, reranker=False if args.no_reranker else None,
-                       questions=questions, use_feedback=not args.no_feedback, on_stage=on_stage)
-    _audit_job(settings, "finetune", detail=f"made {version.id}")
-    versions = model_versions(settings)
+    who = app.operator()
+    version = app.finetune(who, budget_minutes=args.budget_minutes, max_steps=args.max_steps,
+                           generator=False if args.no_generator else None, reranker=False if args.no_reranker else None,
+                           questions=questions, use_feedback=not args.no_feedback, on_stage=on_stage)
     if args.promote:
-        versions.promote(version.id)
+        app.promote(who, version.id)
     if args.json:
         print(json.dumps({"version": version.id, "path": str(version.path), "record": version.record}, indent=2, default=str))
     else:
+        versions = app.model_versions()
         active = versions.active.id if versions.active else None
         print(_version_line(version, active))
         print(f"report: {version.path / 'report.md'}", file=sys.stderr)
@@ -915,10 +924,9 @@ def cmd_finetune(args, settings: Settings) -> int:
     return 0
 
 
-def cmd_models(args, settings: Settings) -> int:
-    from ui.services import model_versions
-
-    versions = model_versions(settings)
+def cmd_models(args, app: Archivist) -> int:
+    who = app.operator()
+    versions = app.model_versions()
     action = args.models_command or "list"
     if action == "list":
         items = versions.list()
@@ -935,23 +943,20 @@ def cmd_models(args, settings: Settings) -> int:
             print(_version_line(v, active))
         return 0
     if action == "promote":
-        v = versions.promote(args.version)
-        _audit_job(settings, "promote", detail=v.id)
+        v = app.promote(who, args.version)
         print(f"{v.id} is in use now (restart 'archivist serve' to load it); 'archivist models rollback' undoes it",
               file=sys.stderr)
         return 0
     if action == "rollback":
-        v = versions.rollback()
-        _audit_job(settings, "rollback", detail=v.id if v else "shipped models")
+        v = app.rollback(who)
         print(f"in use now: {v.id if v else 'the shipped models'} (restart 'archivist serve' to load it)", file=sys.stderr)
         return 0
-    versions.remove(args.version)
-    _audit_job(settings, "model-remove", detail=args.version)
+    app.remove_model(who, args.version)
     print(f"removed {args.version}", file=sys.stderr)
     return 0
 
 
-COMMANDS = {"finetune": cmd_finetune, "models": cmd_models, "users": cmd_users, "audit": cmd_audit, "ask": cmd_ask, "eval": cmd_eval, "ingest": cmd_ingest, "reindex": cmd_reindex, "jobs": cmd_jobs,
+COMMANDS = {"api": cmd_api, "tokens": cmd_tokens, "finetune": cmd_finetune, "models": cmd_models, "users": cmd_users, "audit": cmd_audit, "ask": cmd_ask, "eval": cmd_eval, "ingest": cmd_ingest, "reindex": cmd_reindex, "jobs": cmd_jobs,
             "schedule": cmd_schedule, "serve": cmd_serve, "search": cmd_search, "stats": cmd_stats, "calibrate": cmd_calibrate, "docs": cmd_docs, "remove": cmd_remove}
 
 
@@ -968,7 +973,11 @@ def main(argv: list[str] | None = None) -> int:
             import os
 
             os.umask(0o077)  # the documents' text, the audit log: for the service's account alone
-        return COMMANDS[args.command](args, settings)
+        app = Archivist(settings)
+        try:
+            return COMMANDS[args.command](args, app)
+        finally:
+            app.close()
     except ArchivistError as exc:
         print(f"archivist: error: {exc}", file=sys.stderr)
         return 2

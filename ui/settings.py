@@ -25,6 +25,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_DATA_DIR = Path("archivist-data")
+#: ARCHIVIST_* variables that are not settings: the settings file's name, and the API token
+#: that ``archivist ask --server`` sends
+NOT_SETTINGS = {"ARCHIVIST_CONFIG", "ARCHIVIST_TOKEN"}
 
 
 @dataclass
@@ -121,6 +124,15 @@ class WebSettings:
 
 
 @dataclass
+class ApiSettings:
+    host: str = "0.0.0.0"  # like web.host: every interface; 127.0.0.1 for this machine only
+    port: int = 8502  # `archivist api`, and `archivist serve` beside the web app; 0: serve starts no API
+    #: requests one token (or one proxy user) may make a minute; 0: no limit
+    rate_per_minute: int = 120
+    max_upload_mb: int = 50  # per file sent to POST /v1/documents
+
+
+@dataclass
 class AccessRuleSettings:
     path: str = ""  # a glob over document names, e.g. "hr/**"
     groups: list = field(default_factory=list)
@@ -191,6 +203,7 @@ class Settings:
     sources: list = field(default_factory=list)  # [[sources]] tables -> SourceSettings
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
     access: AccessSettings = field(default_factory=AccessSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
@@ -216,6 +229,21 @@ class Settings:
     @property
     def audit_path(self) -> Path:
         return Path(self.data_dir) / "audit.sqlite"
+
+    @property
+    def tokens_path(self) -> Path:
+        return Path(self.data_dir) / "tokens.json"
+
+    def with_overrides(self, overrides: Mapping[str, Any], origin: str = "the comparison") -> "Settings":
+        """A validated copy with dotted keys replaced (``{"answer.phrasing": "model"}``); this one is unchanged."""
+        import copy
+
+        s = copy.deepcopy(self)
+        for dotted, value in overrides.items():
+            section, _, sub = dotted.partition(".")
+            _apply(s, {section: {sub: value}} if sub else {section: value}, "", origin)
+        _validate(s)
+        return s
 
 
 def _coerce(value: Any, target: Any, where: str) -> Any:
@@ -342,6 +370,12 @@ def _validate(s: Settings) -> None:
         raise ConfigError("audit.retention_days must be 0 (keep forever) or more")
     if not 1 <= s.web.port <= 65535:
         raise ConfigError(f"web.port = {s.web.port} is not a port: use 1 to 65535 (--port or web.port), e.g. 8501")
+    if not 0 <= s.api.port <= 65535:
+        raise ConfigError(f"api.port = {s.api.port} is not a port: use 1 to 65535, or 0 for no API (e.g. 8502)")
+    if s.api.rate_per_minute < 0:
+        raise ConfigError(f"api.rate_per_minute = {s.api.rate_per_minute}; use a count, or 0 for no limit")
+    if s.api.max_upload_mb < 1:
+        raise ConfigError("api.max_upload_mb must be at least 1")
     if s.web.max_upload_mb < 1:
         raise ConfigError("web.max_upload_mb must be at least 1")
     if not 32 <= s.ingest.chunk_tokens <= 8192:
@@ -365,7 +399,7 @@ def load_settings(config: str | os.PathLike | None = None, env: Mapping[str, str
             raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None
         _apply(s, data, "", str(path))
     for name, value in env.items():
-        if not name.startswith("ARCHIVIST_") or name == "ARCHIVIST_CONFIG":
+        if not name.startswith("ARCHIVIST_") or name in NOT_SETTINGS:
             continue
         key = name[len("ARCHIVIST_"):].lower()
         section, _, sub = key.partition("__")

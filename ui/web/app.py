@@ -11,7 +11,7 @@ if ROOT not in sys.path:  # streamlit puts this folder, not the project, on the 
 
 import streamlit as st  # noqa: E402
 
-from retrieval.errors import ArchivistError  # noqa: E402
+from ui.services import ArchivistError  # noqa: E402
 from ui.web import admin_page, ask_page, audit_page, eval_page, signin  # noqa: E402
 from ui.web.render import escape_md  # noqa: E402
 from ui.web.resources import services  # noqa: E402
@@ -38,10 +38,10 @@ else:
 with st.sidebar:
     st.caption(f"Signed in as **{escape_md(ident.user)}**" + (" (admin)" if ident.is_admin else ""))
     if svc.settings.auth.mode == "local" and st.button("Sign out"):
-        svc.audit.record(ident.user, "sign-out")
+        svc.record(ident, "sign-out")
         signin.sign_out()
         st.rerun()
 if st.session_state.get("viewed") != page:  # who looked at which page, once per visit
     st.session_state["viewed"] = page
-    svc.audit.record(ident.user, "view", detail=page)
+    svc.record(ident, "view", detail=page)
 PAGES[page](svc, ident)

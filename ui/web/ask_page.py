@@ -6,10 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from qa import Answer
-from qa.answer import Evidence
-from qa.conversation import rewrite_followup
 from ui.auth import Identity
+from ui.services import Answer, Evidence, plural
 from ui.web.render import answer_md, escape_md, highlight, quote_md, where
 from ui.web.resources import Services
 
@@ -27,14 +25,14 @@ def _page_image(path: Path, page: int):
 def source_card(svc: Services, ident: Identity, n: int, chunk, sentence: str, key: str) -> None:
     with st.expander(f"\\[{n}\\] {escape_md(where(chunk))}"):
         st.markdown(highlight(chunk.text, sentence))
-        info = svc.index.document(chunk.doc, ident.filter)  # the download goes through the reader's filter too
+        info = svc.document(ident, chunk.doc)  # the download goes through the reader's filter too
         path = Path(info.source) if info and info.source else None
         if path is None or not path.is_file():
             st.caption("The original file is no longer where it was indexed from.")
             return
         cols = st.columns(2)
         cols[0].download_button("Download the document", path.read_bytes(), file_name=path.name, key=f"dl-{key}",
-                                on_click=svc.audit.record, args=(ident.user, "download"),
+                                on_click=svc.record, args=(ident, "download"),
                                 kwargs={"detail": chunk.doc})
         if path.suffix.lower() == ".pdf" and chunk.page:
             if cols[1].toggle(f"Show page {chunk.page}", key=f"pg-{key}"):
@@ -55,7 +53,7 @@ def _feedback_form(svc: Services, ident: Identity, answer: Answer, i: int) -> No
             if rating is None:
                 st.warning("Choose Helpful or Not helpful first.")
             else:
-                svc.feedback.add(answer, 1 if rating == "Helpful" else -1, comment, user=ident.user)
+                svc.feedback(ident, answer, 1 if rating == "Helpful" else -1, comment)
                 done.add(i)
                 st.rerun()
 
@@ -97,10 +95,8 @@ def render(svc: Services, ident: Identity) -> None:
             st.session_state.feedback_done = set()
             st.rerun()
     if not history:
-        readable = svc.index.stats(ident.filter)["documents"]  # counts only what this reader may read
+        readable = svc.stats(ident)["documents"]  # counts only what this reader may read
         if readable:
-            from ingest.pipeline import plural
-
             st.caption(f"{plural(readable, 'document')} you may read. Answers cite their sources; "
                        "when the documents do not say, Archivist says so.")
         else:
@@ -115,14 +111,13 @@ def render(svc: Services, ident: Identity) -> None:
     if not question:
         return
     previous = [a.search_query or a.question for a in history]
-    search_query = rewrite_followup(question, previous)
     with st.chat_message("user"):
         st.markdown(escape_md(question))
     with st.chat_message("assistant"):
         box = st.empty()
         final = None
         try:  # the quote shows as soon as retrieval is done; the short answer once it has passed its checks
-            for event in svc.answerer.stream(question, search_query=search_query, filter=ident.filter):
+            for event in svc.stream(ident, question, history=previous):
                 if isinstance(event, Answer):
                     final = event
                 elif isinstance(event, Evidence):
@@ -136,6 +131,5 @@ def render(svc: Services, ident: Identity) -> None:
             box.error(f"Could not answer: {exc}")
             return
         box.empty()
-    svc.audit.record_answer(ident.user, final)
     history.append(final)
     st.rerun()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from ui.auth import Identity
@@ -13,7 +11,7 @@ from ui.web.resources import Services, require_admin
 def render(svc: Services, ident: Identity) -> None:
     require_admin(ident)
     st.title("Audit log")
-    if not svc.audit.enabled:
+    if not svc.audit_enabled:
         st.info("The audit log is switched off (audit.enabled = false in the settings).")
         return
     days = svc.settings.audit.retention_days
@@ -24,8 +22,7 @@ def render(svc: Services, ident: Identity) -> None:
     action = cols[1].selectbox("Action", ["(all)", "ask", "search", "eval", "ingest", "reindex", "remove",
                                           "sign-in", "sign-in-failed"], key="audit_action")
     span = cols[2].number_input("Last days", 1, 3650, 30, key="audit_days")
-    entries = svc.audit.entries(user=user, action=None if action == "(all)" else action,
-                                since=time.time() - span * 86400, limit=5000)
+    entries = svc.audit_entries(ident, user=user, action=None if action == "(all)" else action, days=span, limit=5000)
     if not entries:
         st.caption("No entries match.")
         return
@@ -35,9 +32,9 @@ def render(svc: Services, ident: Identity) -> None:
                   for e in entries], hide_index=True, width="stretch")
     c1, c2 = st.columns(2)
     def exported(fmt):
-        svc.audit.record(ident.user, "export", detail=f"{len(entries)} audit entries as {fmt} (web)")
+        svc.record(ident, "export", detail=f"{len(entries)} audit entries as {fmt} (web)")
 
-    c1.download_button("Export CSV", svc.audit.export(entries, "csv"), file_name="archivist-audit.csv",
+    c1.download_button("Export CSV", svc.export_audit(ident, entries, "csv", "web", record=False), file_name="archivist-audit.csv",
                        mime="text/csv", key="audit_csv", on_click=exported, args=("csv",))
-    c2.download_button("Export JSON lines", svc.audit.export(entries, "jsonl"), file_name="archivist-audit.jsonl",
+    c2.download_button("Export JSON lines", svc.export_audit(ident, entries, "jsonl", "web", record=False), file_name="archivist-audit.jsonl",
                        mime="application/jsonl", key="audit_jsonl", on_click=exported, args=("jsonl",))

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
 
-from qa.evaluate import METRIC_LABELS, QuestionSet, evaluate, load_question_set, parse_questions, summarize
 from ui.auth import Identity
+from ui.services import METRIC_LABELS, QuestionSet, load_question_set, parse_questions
 from ui.web.render import escape_md
 from ui.web.resources import Services, require_admin
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data-samples"
 VARIANTS = {
     "as configured": {},
-    "short answer extracted": {"phrasing": "extract"},
-    "short answer phrased by the model (checked)": {"phrasing": "model"},
-    "no spelling correction": {"correct_spelling": False},
+    "short answer extracted": {"answer.phrasing": "extract"},
+    "short answer phrased by the model (checked)": {"answer.phrasing": "model"},
+    "no spelling correction": {"answer.correct_spelling": False},
 }
 
 
 def render(svc: Services, ident: Identity) -> None:
-    from qa import Answerer
-
     require_admin(ident)
     st.title("Evaluate")
     st.caption("Answers a question set with the current index and models and reports retrieval, answers, "
@@ -48,16 +45,19 @@ def render(svc: Services, ident: Identity) -> None:
     if not st.button("Run the evaluation", disabled=qset is None):
         return
     qset.questions = qset.questions[: int(limit)]
-    summaries, rows = {}, {}
-    for label in [a] + ([b] if b != "(none)" and b != a else []):
-        options = replace(svc.answerer.options, **VARIANTS[label])
-        answerer = Answerer(svc.index, svc.answerer.generator, options)
-        bar = st.progress(0.0, text=f"{label}: starting…")
-        rows[label] = evaluate(answerer, qset, on_row=ProgressText(bar, label, len(qset.questions)),
-                               filter=ident.filter)  # answered as this admin may read
-        bar.progress(1.0, text=f"{label}: {len(qset.questions)} questions answered")
-        summaries[label] = summarize(rows[label])
-    svc.audit.record(ident.user, "eval", detail=f"{qset.name}: {len(qset.questions)} questions, {', '.join(summaries)}")
+    labels = [a] + ([b] if b != "(none)" and b != a else [])
+    bars = {label: st.progress(0.0, text=f"{label}: waiting…") for label in labels}
+    texts: dict = {}
+
+    def on_progress(label: str, done: int, total: int) -> None:
+        if label not in texts:  # its clock starts with its own first question
+            texts[label] = ProgressText(bars[label], label, total)
+        texts[label](done - 1, None)
+
+    result = svc.evaluate(ident, qset, {label: VARIANTS[label] for label in labels}, on_progress=on_progress)
+    for label in labels:
+        bars[label].progress(1.0, text=f"{label}: {len(qset.questions)} questions answered")
+    summaries, rows = result.summaries, result.rows
     table = [{"metric": name, **{l: summaries[l].get(key) for l in summaries}} for key, name in METRIC_LABELS]
     st.subheader("Metrics")
     st.dataframe(table, hide_index=True, width="stretch")

@@ -1,65 +1,33 @@
-"""What the web app shares between sessions: settings, index, answerer, stores.
+"""What the web app shares between sessions: one application (ui.services.Archivist).
 
-Read once per process (``st.cache_resource``), so models load once and every employee's
+Made once per process (``st.cache_resource``), so models load once and every employee's
 session uses the same copy; each session keeps its own conversation in session state.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import streamlit as st
 
-from qa import Answerer
-from qa.feedback import FeedbackStore
-from retrieval import Index
-from ui.auth import UserStore
-from ui.settings import Settings, load_settings
+from ui.services import Archivist
+from ui.settings import load_settings
 
-
-@dataclass
-class Services:
-    settings: Settings
-    index: Index
-    answerer: Answerer
-    feedback: FeedbackStore
-    users: UserStore
-    audit: object  # qa.audit.AuditLog, or NullAudit when switched off
+Services = Archivist  # what every page is handed
 
 
 @st.cache_resource(show_spinner="Loading the index and the models…")
-def _services(config: str | None, index_dir: str | None) -> Services:
-    from ui.services import make_answerer, open_audit, open_index, user_store
-
+def _services(config: str | None, index_dir: str | None) -> Archivist:
     settings = load_settings(config, **({"index": index_dir} if index_dir else {}))
     if settings.private_files:
         os.umask(0o077)  # uploads, feedback, the audit log: for the service's account alone
-    index = open_index(settings)
-    answerer = make_answerer(settings, index)
-    _warm_up(index, answerer)
-    return Services(settings, index, answerer, FeedbackStore(settings.data_dir / "feedback.sqlite"),
-                    user_store(settings), open_audit(settings))
+    app = Archivist(settings)
+    app.index  # created when missing: the Admin page's first upload goes into it
+    app.warm_up()
+    return app
 
 
-def _warm_up(index: Index, answerer: Answerer) -> None:
-    """Load the models in the background while the first page renders: the first question
-    then does not wait for them."""
-    import threading
-
-    def load():
-        for thing in (index.embedder, answerer.generator):
-            loader = getattr(thing, "load", None) or getattr(thing, "_load", None)
-            if loader:
-                try:
-                    loader()
-                except Exception:  # reported when the first question needs it
-                    pass
-
-    threading.Thread(target=load, name="archivist-warm-up", daemon=True).start()
-
-
-def services() -> Services:
+def services() -> Archivist:
     return _services(os.environ.get("ARCHIVIST_CONFIG") or None, os.environ.get("ARCHIVIST_INDEX") or None)
 
 

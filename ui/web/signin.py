@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.auth import AuthError, Identity, identify_from_proxy
+from ui.auth import AuthError, Identity
 from ui.web.render import escape_md
 from ui.web.resources import Services
 
@@ -49,25 +49,20 @@ def current_identity(svc: Services) -> Identity:
     auth = svc.settings.auth
     if auth.mode == "proxy":
         try:
-            ident = identify_from_proxy(
-                _request_headers(), _peer_address(), user_header=auth.proxy_user_header,
-                groups_header=auth.proxy_groups_header, trusted_proxies=auth.trusted_proxies,
-                admin_group=auth.admin_group,
-            )
+            ident = svc.from_proxy(_request_headers(), _peer_address())
         except AuthError as exc:
             st.title("Archivist")
             st.error(f"Not signed in: {escape_md(str(exc))}")
             st.stop()
         if st.session_state.get("signed_in_as") != ident.user:
             st.session_state["signed_in_as"] = ident.user
-            svc.audit.record(ident.user, "sign-in", detail="via the sign-in proxy")
+            svc.record(ident, "sign-in", detail="via the sign-in proxy")
         return ident
     ident = st.session_state.get("identity")
     if isinstance(ident, Identity):
         try:  # every run reads the users file again: removed users and changed groups count at once
-            ident = svc.users.recheck(ident)
+            ident = svc.recheck(ident)
         except AuthError as exc:
-            svc.audit.record(ident.user, "sign-out", detail=f"session ended: {exc}")
             sign_out()
             st.session_state["signed_out_because"] = str(exc)
         else:
@@ -98,15 +93,11 @@ def _sign_in_form_body(svc: Services) -> None:
     if not submitted:
         return
     try:
-        ident = svc.users.authenticate(name, password)
+        ident = svc.sign_in(name, password)
     except AuthError as exc:
-        from qa.audit import printable
-
-        svc.audit.record(printable((name or "").strip()[:64]) or "(empty)", "sign-in-failed")
         st.error(escape_md(str(exc)))
         return
     st.session_state.pop("signin_password", None)
     st.session_state.pop("signed_out_because", None)
     st.session_state["identity"] = ident
-    svc.audit.record(ident.user, "sign-in")
     st.rerun()

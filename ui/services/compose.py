@@ -1,5 +1,5 @@
-"""The composition root: typed settings in, wired components out. Faces call these and
-keep no retrieval or model logic of their own."""
+"""The composition root: typed settings in, wired components out. The application layer
+(ui.services.archivist) builds its components with these; faces do not call them."""
 
 from __future__ import annotations
 
@@ -29,6 +29,16 @@ def open_index(settings: Settings, *, create: bool = True) -> Index:
             reranker = CrossEncoderReranker(active.reranker)
     return Index(path, embedder, SearchOptions(mode=s.mode, fusion=s.fusion, alpha=s.alpha, candidates=s.candidates),
                  reranker=reranker)
+
+
+def offline_env() -> dict:
+    """The environment variables that keep every library offline, for a child process."""
+    import os
+
+    from ingest._offline import set_offline_env
+
+    set_offline_env()
+    return {k: v for k, v in os.environ.items() if k.startswith(("HF_", "TRANSFORMERS_", "DO_NOT", "SCARF", "UNSTRUCTURED"))}
 
 
 def model_versions(settings: Settings):
@@ -134,8 +144,7 @@ def finetune(settings: Settings, *, budget_minutes: float | None = None, max_ste
     from retrieval import SearchFilter
 
     f = settings.finetune
-    index = open_index(settings, create=False)
-    index.reranker = None  # train and compare against plain retrieval
+    index = open_index(settings, create=False).with_reranker(None)  # train and compare against plain retrieval
     base = TransformersGenerator(settings.generator.model, cache_dir=settings.data_dir / "models") \
         if settings.generator.backend == "transformers" else make_generator(settings)
     options = FinetuneOptions(
@@ -157,6 +166,23 @@ def finetune(settings: Settings, *, budget_minutes: float | None = None, max_ste
     return run_finetune(index, base, model_versions(settings), answer_options=answer_options(settings),
                         options=options, readers=readers, admin_questions=questions, feedback=feedback,
                         teacher=teacher, on_stage=on_stage)
+
+
+def launch_finetune(settings: Settings, budget_minutes: float) -> int:
+    """``archivist finetune`` in a process (and session) of its own, logging to <data_dir>/finetune.log;
+    its id, also kept in <data_dir>/finetune.pid."""
+    import os
+    import subprocess
+    import sys
+
+    data = Path(settings.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, ARCHIVIST_INDEX=str(settings.index_dir.resolve()), ARCHIVIST_DATA_DIR=str(data.resolve()))
+    with open(data / "finetune.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "finetune", "--budget-minutes", str(budget_minutes)],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=os.getcwd())
+    (data / "finetune.pid").write_text(str(proc.pid))
+    return proc.pid
 
 
 def answer_options(settings: Settings):
@@ -229,29 +255,3 @@ def after_ingest(settings: Settings, index: Index, *, progress: bool = False):
         return calibrate(settings, index, on_progress=bar, force=False)
     finally:
         bar.close()
-
-
-def reindex(settings: Settings, *, progress: bool = False, force: bool = False):
-    """Sync the index with the sources named in settings: add, update, move, remove."""
-    from ingest import Source
-    from ingest.sources import source_files
-    from retrieval.errors import ConfigError
-
-    specs = source_specs(settings)
-    if not specs:
-        raise ConfigError(
-            "no sources are configured: add [[sources]] tables (path, name, include, exclude) to archivist.toml, "
-            "or use 'archivist ingest PATH' for a one-off run"
-        )
-    sources = []
-    for spec in specs:
-        sources += [Source(path, doc, spec.path) for path, doc in source_files(spec)]
-    index = open_index(settings)
-    ingestor = make_ingestor(settings, index)
-    try:
-        report = ingestor.ingest(sources, progress=progress, force=force, sync_prefixes=[s.prefix for s in specs], kind="reindex")
-    finally:
-        ingestor.parser.close()
-        ingestor.jobs.close()
-    after_ingest(settings, index, progress=progress)
-    return report
