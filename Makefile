@@ -25,3 +25,4 @@ bench: setup
 	$(BIN)/python bench/answers.py
 	$(BIN)/python bench/reindex_speed.py
 	$(BIN)/python bench/first_words.py
+	$(BIN)/python bench/api.py

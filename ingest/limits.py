@@ -15,21 +15,24 @@ class TooLarge(ParseError):
     kind = "too-large"
 
 
-@dataclass(frozen=True)
+@dataclass
 class ParseLimits:
-    memory_mb: int = 4096  # address space of the parser process (RLIMIT_AS); 0: no limit
+    parser_memory_mb: int = 4096  # address space of the parser process (RLIMIT_AS); 0: no limit
     max_pages: int = 5000  # pages of one PDF
     ocr_megapixels: float = 60.0  # a scanned page is rendered for OCR at most this large (a lower resolution beyond)
     max_unzipped_mb: int = 500  # what an Office or OpenDocument file may expand to
-    max_chunks: int = 20000  # chunks of one file
+    max_chunks_per_file: int = 20000  # chunks of one file
 
     def __post_init__(self):
-        for name, setting in (("memory_mb", "parser_memory_mb"), ("max_pages", "max_pages"),
-                              ("max_unzipped_mb", "max_unzipped_mb"), ("max_chunks", "max_chunks_per_file")):
+        self.validate()
+
+    def validate(self) -> None:
+        """ValueError naming the limit and what to use instead."""
+        for name in ("parser_memory_mb", "max_pages", "max_unzipped_mb", "max_chunks_per_file"):
             if getattr(self, name) < 0:
-                raise ValueError(f"ingest.{setting} = {getattr(self, name)}; use 0 (no limit) or more")
+                raise ValueError(f"{name} = {getattr(self, name)}; use 0 (no limit) or more")
         if self.ocr_megapixels <= 0:
-            raise ValueError(f"ingest.ocr_megapixels = {self.ocr_megapixels}; use more than 0, e.g. 60")
+            raise ValueError(f"ocr_megapixels = {self.ocr_megapixels}; use more than 0, e.g. 60")
 
     def check_unzipped(self, path: Path) -> None:
         """Refuse a zip package (docx, xlsx, odt, epub...) that expands past ``max_unzipped_mb``."""
@@ -45,8 +48,9 @@ class ParseLimits:
                            f"({self.max_unzipped_mb} MB): not read")
 
     def check_chunks(self, chunks: int) -> None:
-        if self.max_chunks and chunks > self.max_chunks:
-            raise TooLarge(f"{chunks:,} chunks, more than ingest.max_chunks_per_file ({self.max_chunks:,}): not indexed")
+        if self.max_chunks_per_file and chunks > self.max_chunks_per_file:
+            raise TooLarge(f"{chunks:,} chunks, more than ingest.max_chunks_per_file ({self.max_chunks_per_file:,}): "
+                           "not indexed")
 
     def check_pages(self, pages: int) -> None:
         if self.max_pages and pages > self.max_pages:

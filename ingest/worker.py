@@ -64,14 +64,14 @@ def _serve() -> None:  # runs in the worker process
         except EOFError:
             return
         if not limited:
-            _limit_memory(limits.memory_mb)  # after the imports: the limit is for what a file costs
+            _limit_memory(limits.parser_memory_mb)  # after the imports: the limit is for what a file costs
             limited = True
         try:
             _write(out, ("ok", parse_file(Path(path), ocr=ocr, limits=limits)))
         except ParseError as exc:
             _write(out, ("parse_error", (type(exc).__name__, exc.reason)))
         except MemoryError:
-            _write(out, ("out_of_memory", limits.memory_mb))
+            _write(out, ("out_of_memory", limits.parser_memory_mb))
             return  # a process that ran out of memory is not trusted with the next file
         except Exception as exc:  # a parser bug: report it as this file's failure
             _write(out, ("parse_error", ("ParseError", f"parser failed: {type(exc).__name__}: {exc}"[:300])))

@@ -57,10 +57,22 @@ class AnswerOptions:
     evidence: EvidenceOptions = field(default_factory=EvidenceOptions)
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """ValueError naming the option and what to use instead."""
         if self.phrasing not in PHRASINGS:
-            raise ValueError(f"phrasing must be one of {', '.join(PHRASINGS)}, not {self.phrasing!r}")
+            raise ValueError(f"phrasing = {self.phrasing!r}; use extract or model")
         if self.k < 1:
-            raise ValueError("k must be at least 1")
+            raise ValueError(f"k = {self.k}; it must be at least 1")
+        if not 0.0 <= self.min_support <= 1.0:
+            raise ValueError(f"min_support = {self.min_support}; use a share between 0 and 1, e.g. 0.6")
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens = {self.max_tokens}; use a count, e.g. 64")
+        try:
+            self.evidence.validate()
+        except ValueError as exc:
+            raise ValueError(f"evidence.{exc}") from None
 
 
 _SENTENCE_DONE = re.compile(r"([.!?](?:\s*\[\d{1,2}\])*[.]?)\s+\S|(\S)\n\n")

@@ -41,6 +41,18 @@ class EvidenceOptions:
     #: tell sibling documents apart by the words of their names the question names (rescore's name_match)
     name_match: bool = True
 
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """ValueError naming the option and what to use instead."""
+        for name in ("max_passages", "max_words", "rescore_sentences"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} = {getattr(self, name)}; use a count of 1 or more")
+        for name in ("neighbours", "rescore_candidates"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} = {getattr(self, name)}; use a count, e.g. 20")
+
 
 def overlap(q_terms: set[str], text: str) -> float:
     """Share of the question's terms (``content_terms``) found in ``text``."""

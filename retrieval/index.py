@@ -50,10 +50,26 @@ def chunk_index_text(chunk: Chunk) -> str:
 
 @dataclass
 class SearchOptions:
-    mode: str = "hybrid"
+    """How the index searches; the settings' [search] section is this, plus what the faces use."""
+
+    mode: str = "hybrid"  # hybrid | dense | lexical
     fusion: str = "relative"  # relative | convex | rrf (see retrieval/fusion.py)
-    alpha: float = 0.5  # dense weight in convex fusion
+    alpha: float = 0.5  # weight of the dense scores in relative/convex fusion
     candidates: int = 100  # per list, before fusion
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """ValueError naming the option and what to use instead."""
+        if self.mode not in MODES:
+            raise ValueError(f"mode = {self.mode!r}; use hybrid, dense or lexical")
+        if self.fusion not in ("relative", "convex", "rrf"):
+            raise ValueError(f"fusion = {self.fusion!r}; use relative, convex or rrf")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha = {self.alpha}; it must lie between 0 and 1")
+        if self.candidates < 1:
+            raise ValueError(f"candidates = {self.candidates}; use a count, e.g. 100")
 
 
 @dataclass

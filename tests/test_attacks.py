@@ -507,7 +507,7 @@ def test_the_parser_process_is_held_to_its_memory_limit(tmp_path):
     bomb.write_bytes(b"a\n\n" * 7_000_000)  # 21 MB on disk, gigabytes as paragraphs in memory
     small = tmp_path / "small.txt"
     small.write_text("The ferry leaves at nine.")
-    with Parser(limits=ParseLimits(memory_mb=300)) as parser:
+    with Parser(limits=ParseLimits(parser_memory_mb=300)) as parser:
         with pytest.raises(ParseError, match="more than 300 MB of memory"):
             parser.parse(bomb)
         assert parser.parse(small).blocks[0].text == "The ferry leaves at nine."  # a fresh worker reads on

@@ -95,3 +95,35 @@ def test_the_shared_index_keeps_its_reranker_while_a_view_uses_another(make_inde
     assert [h.chunk.id for h in view.search("leave", 3)] == plain[::-1]
     assert index.reranker is None and [h.chunk.id for h in index.search("leave", 3)] == plain
     assert view.stats()["chunks"] == 3  # everything else is the shared index's
+
+
+def test_each_settings_section_is_the_components_own_options():
+    """A setting is declared once, where its component is: the [search], [answer] and [ingest]
+    sections are the index's, the answerer's and the parser's option types plus the faces' own."""
+    import dataclasses
+
+    import pytest
+
+    from ingest.limits import ParseLimits
+    from qa import AnswerOptions
+    from retrieval import SearchOptions
+    from ui.services.compose import answer_options
+    from ui.settings import AnswerSettings, ConfigError, IngestSettings, SearchSettings, load_settings
+
+    for section, options in ((SearchSettings, SearchOptions), (AnswerSettings, AnswerOptions),
+                             (IngestSettings, ParseLimits)):
+        assert issubclass(section, options)
+        redeclared = set(section.__dict__.get("__annotations__", {})) & {f.name for f in dataclasses.fields(options)}
+        assert redeclared == set(), f"{section.__name__} declares {redeclared} again"
+    s = load_settings(env={"ARCHIVIST_ANSWER__RESCORE_CANDIDATES": "7", "ARCHIVIST_GENERATOR__MAX_TOKENS": "40",
+                           "ARCHIVIST_ANSWER__PHRASING": "model"})
+    assert (s.answer.evidence.rescore_candidates, s.answer.max_tokens) == (7, 40)  # the old names still work
+    opts = answer_options(s)
+    assert type(opts) is AnswerOptions and (opts.phrasing, opts.max_tokens, opts.evidence.rescore_candidates) == \
+        ("model", 40, 7)
+    with pytest.raises(ConfigError, match=r"search\.fusion = 'nope'; use relative, convex or rrf"):
+        load_settings(env={"ARCHIVIST_SEARCH__FUSION": "nope"})
+    with pytest.raises(ConfigError, match=r"answer\.evidence\.rescore_candidates = -1"):
+        load_settings(env={"ARCHIVIST_ANSWER__RESCORE_CANDIDATES": "-1"})
+    with pytest.raises(ConfigError, match=r"ingest\.max_pages = -2"):
+        load_settings(env={"ARCHIVIST_INGEST__MAX_PAGES": "-2"})

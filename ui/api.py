@@ -48,30 +48,29 @@ def _error(status: int, message: str, kind: str, headers=None) -> JSONResponse:
                         headers=headers)
 
 
+#: what each error of the layer is to a caller: (error, HTTP status, OpenAI error type, headers)
+ERRORS = [
+    (AuthError, 401, "authentication_error", {"WWW-Authenticate": "Bearer"}),
+    (PermissionDenied, 403, "permission_error", None),
+    (EmptyIndexError, 409, "empty_index", None),
+    (ArchivistError, 400, "invalid_request_error", None),
+    (ValueError, 400, "invalid_request_error", None),
+]
+
+
 def _install_error_handlers(api: FastAPI) -> None:
     @api.exception_handler(ApiError)
     async def api_error(_request, exc: ApiError):
         return _error(exc.status, exc.message, exc.kind, exc.headers)
 
-    @api.exception_handler(AuthError)
-    async def auth_error(_request, exc: AuthError):
-        return _error(401, str(exc), "authentication_error", {"WWW-Authenticate": "Bearer"})
+    def plain(status: int, kind: str, headers=None):
+        async def handler(_request, exc: Exception):
+            return _error(status, str(exc), kind, headers)
 
-    @api.exception_handler(PermissionDenied)
-    async def denied(_request, exc: PermissionDenied):
-        return _error(403, str(exc), "permission_error")
+        return handler
 
-    @api.exception_handler(EmptyIndexError)
-    async def empty(_request, exc: EmptyIndexError):
-        return _error(409, str(exc), "empty_index")
-
-    @api.exception_handler(ArchivistError)
-    async def archivist_error(_request, exc: ArchivistError):
-        return _error(400, str(exc), "invalid_request_error")
-
-    @api.exception_handler(ValueError)
-    async def value_error(_request, exc: ValueError):
-        return _error(400, str(exc), "invalid_request_error")
+    for error, status, kind, headers in ERRORS:  # an error is served by the handler of its nearest class
+        api.add_exception_handler(error, plain(status, kind, headers))
 
     @api.exception_handler(RequestValidationError)
     async def invalid(_request, exc: RequestValidationError):

@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ingest.limits import ParseLimits
+from qa.answerer import AnswerOptions
 from retrieval.errors import ConfigError
+from retrieval.index import SearchOptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,17 +41,19 @@ class EmbedderSettings:
 
 
 @dataclass
-class SearchSettings:
-    mode: str = "hybrid"  # hybrid | dense | lexical
-    fusion: str = "relative"  # relative | convex | rrf
-    alpha: float = 0.5  # weight of dense scores in convex fusion
-    k: int = 5
-    candidates: int = 100
+class SearchSettings(SearchOptions):
+    """How the index searches (retrieval.SearchOptions: mode, fusion, alpha, candidates), and:"""
+
+    k: int = 5  # passages `archivist search` shows
     rerank: str = "auto"  # auto: the promoted model version's reranker, when it has one | off
 
 
 @dataclass
-class IngestSettings:
+class IngestSettings(ParseLimits):
+    """What one file may cost (ingest.ParseLimits: parser_memory_mb, max_pages, ocr_megapixels,
+    max_unzipped_mb, max_chunks_per_file; over a limit a file is reported by name and the job
+    goes on), and:"""
+
     chunk_tokens: int = 180
     min_chunk_tokens: int = 48
     ocr: bool = True
@@ -58,12 +63,6 @@ class IngestSettings:
     #: index files that a symbolic link in a source folder points to outside it (their readers come
     #: from the target's own sidecars, never the link's folder); links within a source are always skipped
     follow_symlinks: bool = False
-    #: what one file may cost (ingest/limits.py); over a limit it is reported by name and the job goes on
-    parser_memory_mb: int = 4096  # the parser process's address space; 0: no limit
-    max_pages: int = 5000  # pages of one PDF
-    ocr_megapixels: float = 60.0  # a scanned page is rendered for OCR at most this large
-    max_unzipped_mb: int = 500  # what an Office or OpenDocument file may expand to
-    max_chunks_per_file: int = 20000
 
 
 @dataclass
@@ -74,31 +73,30 @@ class GeneratorSettings:
     model: str = "smollm2-135m"
     base_url: str = ""  # backend "openai": e.g. http://127.0.0.1:8000/v1
     api_key: str = ""
-    max_tokens: int = 64
     timeout: float = 60.0
     use_finetuned: bool = True  # with the default model: use the promoted fine-tuned version (archivist models)
 
 
 @dataclass
-class AnswerSettings:
-    k: int = 5
-    #: similarity + coverage_weight * coverage + match_weight * the best chunk's sentence match below the
-    #: threshold: abstain. The threshold is fitted on each index (archivist calibrate, and after every
-    #: ingest/reindex); min_confidence serves only an index not calibrated yet
-    min_confidence: float = 1.35
-    coverage_weight: float = 0.25
-    match_weight: float = 1.0  # weight of the best chunk's sentence match in that sum
-    #: the calibration's targets: the share of answerable questions (drawn from the index's own chunks)
-    #: it may refuse, and the share of questions the index cannot answer it may answer anyway
+class AnswerSettings(AnswerOptions):
+    """How answers are made (qa.AnswerOptions: k, min_confidence, coverage_weight, match_weight,
+    min_support, phrasing, correct_spelling, max_tokens, [answer.evidence]...), and how the
+    abstention threshold is fitted on each index (archivist calibrate, and after every ingest):
+    the share of answerable questions (drawn from the index's own chunks) it may refuse, and the
+    share of questions the index cannot answer it may answer anyway."""
+
     max_false_abstain: float = 0.05
     max_false_answer: float = 0.10
     calibration_questions: int = 200  # synthetic answerable questions drawn per calibration
     calibrate_after_ingest: bool = True
-    min_support: float = 0.6
-    phrasing: str = "extract"  # who writes the short answer: extract (its sentence) | model (checked)
-    correct_spelling: bool = True  # read words the documents never use as the closest ones they do
-    #: candidates reordered by their best sentence before the best k are kept (k or less: only those k)
-    rescore_candidates: int = 20
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("max_false_abstain", "max_false_answer"):
+            if not 0.0 < getattr(self, name) < 0.5:
+                raise ValueError(f"{name} = {getattr(self, name)}; use a share between 0 and 0.5, e.g. 0.05")
+        if not 20 <= self.calibration_questions <= 5000:
+            raise ValueError(f"calibration_questions = {self.calibration_questions}; use 20 to 5000, e.g. 200")
 
 
 @dataclass
@@ -241,7 +239,7 @@ class Settings:
         s = copy.deepcopy(self)
         for dotted, value in overrides.items():
             section, _, sub = dotted.partition(".")
-            _apply(s, {section: {sub: value}} if sub else {section: value}, "", origin)
+            _apply_root(s, {section: {sub: value}} if sub else {section: value}, origin)
         _validate(s)
         return s
 
@@ -273,6 +271,25 @@ def _coerce(value: Any, target: Any, where: str) -> Any:
 
 
 _TABLE_LISTS = {("Settings", "sources"): SourceSettings, ("AccessSettings", "rules"): AccessRuleSettings}
+
+
+#: settings that moved to the section of the component they belong to: the old names still work
+_MOVED = {("answer", "rescore_candidates"): ("answer", "evidence", "rescore_candidates"),
+          ("generator", "max_tokens"): ("answer", "max_tokens")}
+
+
+def _apply_root(s: "Settings", values: Mapping[str, Any], origin: str) -> None:
+    """``values`` (a whole file, or one key as a nested table) applied to the settings."""
+    values = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in values.items()}
+    for (section, key), new in _MOVED.items():
+        table = values.get(section)
+        if isinstance(table, dict) and key in table:
+            value = table.pop(key)
+            target = values.setdefault(new[0], {})
+            for part in new[1:-1]:
+                target = target.setdefault(part, {})
+            target[new[-1]] = value
+    _apply(s, values, "", origin)
 
 
 def _apply(obj: Any, values: Mapping[str, Any], prefix: str, origin: str) -> None:
@@ -311,27 +328,17 @@ def _apply(obj: Any, values: Mapping[str, Any], prefix: str, origin: str) -> Non
 
 
 def _validate(s: Settings) -> None:
-    if s.search.mode not in ("hybrid", "dense", "lexical"):
-        raise ConfigError(f"search.mode = {s.search.mode!r}; use hybrid, dense or lexical")
-    if s.search.fusion not in ("relative", "convex", "rrf"):
-        raise ConfigError(f"search.fusion = {s.search.fusion!r}; use relative, convex or rrf")
-    if not 0.0 <= s.search.alpha <= 1.0:
-        raise ConfigError(f"search.alpha = {s.search.alpha}; it must lie between 0 and 1")
+    for name in ("search", "answer", "ingest"):  # the components' own checks, where their options are defined
+        try:
+            getattr(s, name).validate()
+        except ValueError as exc:
+            raise ConfigError(f"{name}.{exc}") from None
     if s.search.k < 1:
         raise ConfigError("search.k must be at least 1")
     if s.generator.backend not in ("transformers", "openai", "llama-cpp", "fake"):
         raise ConfigError(f"generator.backend = {s.generator.backend!r}; use transformers, openai, llama-cpp or fake")
     if s.generator.backend == "openai" and not s.generator.base_url:
         raise ConfigError("generator.backend = 'openai' needs generator.base_url (e.g. http://127.0.0.1:8000/v1)")
-    if s.answer.phrasing not in ("extract", "model"):
-        raise ConfigError(f"answer.phrasing = {s.answer.phrasing!r}; use extract or model")
-    if s.answer.rescore_candidates < 0:
-        raise ConfigError(f"answer.rescore_candidates = {s.answer.rescore_candidates}; use a count, e.g. 20")
-    for name in ("max_false_abstain", "max_false_answer"):
-        if not 0.0 < getattr(s.answer, name) < 0.5:
-            raise ConfigError(f"answer.{name} = {getattr(s.answer, name)}; use a share between 0 and 0.5, e.g. 0.05")
-    if not 20 <= s.answer.calibration_questions <= 5000:
-        raise ConfigError(f"answer.calibration_questions = {s.answer.calibration_questions}; use 20 to 5000, e.g. 200")
     names = [src.name.strip("/") for src in s.sources]
     for i, src in enumerate(s.sources):
         if not src.path:
@@ -397,18 +404,18 @@ def load_settings(config: str | os.PathLike | None = None, env: Mapping[str, str
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None
-        _apply(s, data, "", str(path))
+        _apply_root(s, data, str(path))
     for name, value in env.items():
         if not name.startswith("ARCHIVIST_") or name in NOT_SETTINGS:
             continue
         key = name[len("ARCHIVIST_"):].lower()
         section, _, sub = key.partition("__")
-        _apply(s, {section: {sub: value}} if sub else {section: value}, "", f"environment variable {name}")
+        _apply_root(s, {section: {sub: value}} if sub else {section: value}, f"environment variable {name}")
     for dotted, value in overrides.items():
         if value is None:
             continue
         section, _, sub = dotted.partition(".")
-        _apply(s, {section: {sub: value}} if sub else {section: value}, "", "command line")
+        _apply_root(s, {section: {sub: value}} if sub else {section: value}, "command line")
     s.resolve_data_dir()
     _validate(s)
     return s

@@ -27,8 +27,7 @@ def open_index(settings: Settings, *, create: bool = True) -> Index:
             from retrieval.reranker import CrossEncoderReranker
 
             reranker = CrossEncoderReranker(active.reranker)
-    return Index(path, embedder, SearchOptions(mode=s.mode, fusion=s.fusion, alpha=s.alpha, candidates=s.candidates),
-                 reranker=reranker)
+    return Index(path, embedder, options_of(s, SearchOptions), reranker=reranker)
 
 
 def offline_env() -> dict:
@@ -60,8 +59,7 @@ def make_ingestor(settings: Settings, index: Index):
     from ingest.limits import ParseLimits
 
     i = settings.ingest
-    limits = ParseLimits(memory_mb=i.parser_memory_mb, max_pages=i.max_pages, ocr_megapixels=i.ocr_megapixels,
-                         max_unzipped_mb=i.max_unzipped_mb, max_chunks=i.max_chunks_per_file)
+    limits = options_of(i, ParseLimits)
     parser = Parser(timeout=i.parse_timeout, ocr=i.ocr, isolate=i.isolate_parser, limits=limits)
     return Ingestor(index, Chunker(emb.count_tokens, opts), parser, jobs=JobLog(index.path),
                     commit_every=settings.ingest.commit_every, groups_for=make_policy(settings).groups_for,
@@ -186,15 +184,18 @@ def launch_finetune(settings: Settings, budget_minutes: float) -> int:
 
 
 def answer_options(settings: Settings):
+    """The [answer] section is the answerer's own options (qa.AnswerOptions) plus the calibration's."""
     from qa import AnswerOptions
-    from qa.evidence import EvidenceOptions
 
-    a = settings.answer
-    return AnswerOptions(
-        k=a.k, min_confidence=a.min_confidence, coverage_weight=a.coverage_weight, match_weight=a.match_weight,
-        min_support=a.min_support, phrasing=a.phrasing, correct_spelling=a.correct_spelling,
-        max_tokens=settings.generator.max_tokens, evidence=EvidenceOptions(rescore_candidates=a.rescore_candidates),
-    )
+    return options_of(settings.answer, AnswerOptions)
+
+
+def options_of(section, options_type):
+    """A settings section as the component's own options type: the section is that type plus
+    the settings only the faces use, so the fields are taken over as they are (no copy by hand)."""
+    import dataclasses
+
+    return options_type(**{f.name: getattr(section, f.name) for f in dataclasses.fields(options_type)})
 
 
 def make_answerer(settings: Settings, index: Index, generator=None):
