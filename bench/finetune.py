@@ -101,7 +101,7 @@ def main() -> None:
         else:
             version = run_finetune(
                 index, base, versions, admin_questions=admin,
-                options=FinetuneOptions(budget_s=args.budget_minutes * 60, reranker=not args.no_reranker,
+                options=FinetuneOptions(budget_minutes=args.budget_minutes, reranker=not args.no_reranker,
                                         negatives=args.negatives, curated_repeat=args.curated_repeat,
                                         max_examples=args.max_examples, eval_questions=30),
                 on_stage=lambda stage, info: print(f"{name}: {stage} {info}", file=sys.stderr, flush=True)

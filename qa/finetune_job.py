@@ -16,7 +16,7 @@ import logging
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 from qa.answerer import Answerer, AnswerOptions
@@ -32,10 +32,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FinetuneOptions:
-    budget_s: float = 1200.0  # training time, shared: generator 75 %, reranker 25 %
+    """What `archivist finetune` does; the settings' [finetune] section is this, plus which
+    documents it may learn from and an optional teacher."""
+
+    budget_minutes: float = 20.0  # training time (generator 75 %, reranker 25 %); data and evaluation come on top
     generator: bool = True
     reranker: bool = True
-    heldout: float = 0.2
+    heldout: float = 0.2  # share of the chunks whose questions are never trained on
     max_examples: int = 1500
     #: share of the training questions also shown, as negatives, with another document's passages and
     #: "I could not find this" as the target. Off by default: the answerer abstains on its own confidence
@@ -47,8 +50,30 @@ class FinetuneOptions:
     curated_repeat: int = 3
     eval_questions: int = 40  # held-out questions answered before and after
     seed: int = 0
-    lora: LoraOptions = field(default_factory=LoraOptions)
-    rerank: RerankerTrainingOptions = field(default_factory=RerankerTrainingOptions)
+    lora_r: int = 16  # the LoRA rank of the generator's adapter (its alpha: twice the rank)
+    learning_rate: float = 3e-4
+    max_steps: int = 0  # the generator's optimizer steps; 0: as many as the budget allows
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """ValueError naming the option and what to use instead."""
+        if self.budget_minutes <= 0:
+            raise ValueError(f"budget_minutes = {self.budget_minutes}; give the training time in minutes, e.g. 20")
+        if not 1 <= self.curated_repeat <= 20:
+            raise ValueError(f"curated_repeat = {self.curated_repeat}; use a count from 1 to 20, e.g. 3")
+        if not 0.0 <= self.negatives <= 0.5:
+            raise ValueError(f"negatives = {self.negatives}; use a share between 0 and 0.5, e.g. 0.03")
+        if not 0.0 < self.heldout < 1.0:
+            raise ValueError(f"heldout = {self.heldout}; use a share between 0 and 1 (the questions never trained on)")
+        if self.lora_r < 1 or self.learning_rate <= 0 or self.max_steps < 0:
+            raise ValueError(f"lora_r = {self.lora_r}, learning_rate = {self.learning_rate}, max_steps = "
+                             f"{self.max_steps}: use a rank of 1 or more, a rate above 0, and 0 or more steps")
+
+    def lora(self, budget_s: float) -> LoraOptions:
+        return LoraOptions(lora_r=self.lora_r, lora_alpha=2 * self.lora_r, lr=self.learning_rate,
+                           max_steps=self.max_steps or None, budget_s=budget_s, seed=self.seed)
 
 
 def _stage(on_stage, name: str, **info) -> None:
@@ -138,14 +163,15 @@ def run_finetune(
         record: dict = {"version": vid, "data": ts.counts, "base_generator": getattr(generator, "name", "?"),
                         "options": {k: v for k, v in asdict(opt).items() if k not in ("lora", "rerank")},
                         "embedder": index.built_with}
-        gen_budget = opt.budget_s * (0.75 if opt.reranker else 1.0)
-        rerank_budget = opt.budget_s - gen_budget if opt.generator else opt.budget_s
+        budget_s = opt.budget_minutes * 60
+        gen_budget = budget_s * (0.75 if opt.reranker else 1.0)
+        rerank_budget = budget_s - gen_budget if opt.generator else budget_s
         tuned = None
         if opt.generator:
             rng = random.Random(opt.seed)
             pairs = training_pairs(index, train, answer_options, readers, opt.curated_repeat, rng)
             _stage(on_stage, "generator", examples=len(pairs), budget_s=gen_budget)
-            lora = LoraOptions(**{**asdict(opt.lora), "budget_s": gen_budget})
+            lora = opt.lora(gen_budget)
             record["generator_training"] = train_lora(
                 generator, pairs, folder / "generator", lora,
                 on_progress=lambda p: _stage(on_stage, "generator-step", **p))
@@ -157,7 +183,7 @@ def run_finetune(
             _stage(on_stage, "reranker", groups=len(groups), budget_s=rerank_budget)
             record["reranker_training"] = train_cross_encoder(
                 encoder_path or packaged_minilm_path(), groups, folder / "reranker",
-                RerankerTrainingOptions(**{**asdict(opt.rerank), "budget_s": rerank_budget}),
+                RerankerTrainingOptions(budget_s=rerank_budget),
                 on_progress=lambda p: _stage(on_stage, "reranker-step", **p))
         # -- before and after, on the held-out questions ------------------------------------
         rng = random.Random(opt.seed)

@@ -106,12 +106,14 @@ def test_each_settings_section_is_the_components_own_options():
 
     from ingest.limits import ParseLimits
     from qa import AnswerOptions
+    from qa.finetune_job import FinetuneOptions
     from retrieval import SearchOptions
     from ui.services.compose import answer_options
-    from ui.settings import AnswerSettings, ConfigError, IngestSettings, SearchSettings, load_settings
+    from ui.settings import (AnswerSettings, ConfigError, FinetuneSettings, IngestSettings, SearchSettings,
+                             load_settings)
 
     for section, options in ((SearchSettings, SearchOptions), (AnswerSettings, AnswerOptions),
-                             (IngestSettings, ParseLimits)):
+                             (IngestSettings, ParseLimits), (FinetuneSettings, FinetuneOptions)):
         assert issubclass(section, options)
         redeclared = set(section.__dict__.get("__annotations__", {})) & {f.name for f in dataclasses.fields(options)}
         assert redeclared == set(), f"{section.__name__} declares {redeclared} again"
@@ -127,3 +129,7 @@ def test_each_settings_section_is_the_components_own_options():
         load_settings(env={"ARCHIVIST_ANSWER__RESCORE_CANDIDATES": "-1"})
     with pytest.raises(ConfigError, match=r"ingest\.max_pages = -2"):
         load_settings(env={"ARCHIVIST_INGEST__MAX_PAGES": "-2"})
+    with pytest.raises(ConfigError, match=r"finetune\.heldout = 1\.5"):
+        load_settings(env={"ARCHIVIST_FINETUNE__HELDOUT": "1.5"})
+    lora = load_settings(env={"ARCHIVIST_FINETUNE__LORA_R": "8"}).finetune.lora(60.0)
+    assert (lora.lora_r, lora.lora_alpha, lora.budget_s, lora.max_steps) == (8, 16, 60.0, None)

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 from ingest.limits import ParseLimits
 from qa.answerer import AnswerOptions
+from qa.finetune_job import FinetuneOptions
 from retrieval.errors import ConfigError
 from retrieval.index import SearchOptions
 
@@ -155,24 +156,14 @@ class AuthSettings:
 
 
 @dataclass
-class FinetuneSettings:
-    budget_minutes: float = 20.0  # training time (generator 75 %, reranker 25 %); data and evaluation come on top
-    generator: bool = True
-    reranker: bool = True
-    heldout: float = 0.2  # share of the chunks whose questions are never trained on
-    max_examples: int = 1500
-    #: share of training questions also taught as "I could not find this" (with other passages); off:
-    #: the confidence rule abstains, and taught refusals cost answerable questions (bench/README.md)
-    negatives: float = 0.0
-    #: times each of your own questions (--questions), helpful-rated answer or teacher question is shown per
-    #: pass, against once for a rule-written one (bench/README.md, fine-tuning)
-    curated_repeat: int = 3
-    eval_questions: int = 40
+class FinetuneSettings(FinetuneOptions):
+    """What `archivist finetune` does (qa.finetune_job.FinetuneOptions: budget_minutes, generator,
+    reranker, heldout, max_examples, negatives, curated_repeat, eval_questions, lora_r,
+    learning_rate...), and:"""
+
     #: which documents the models may learn from: "everyone" (only those every user may read: a
     #: model must not be able to repeat a restricted document) | "all"
     train_on: str = "everyone"
-    lora_r: int = 16
-    learning_rate: float = 3e-4
     teacher_base_url: str = ""  # an OpenAI-compatible endpoint of a larger model that writes questions
     teacher_model: str = ""  # its model name, or a local model folder (then teacher_base_url stays empty)
 
@@ -328,7 +319,7 @@ def _apply(obj: Any, values: Mapping[str, Any], prefix: str, origin: str) -> Non
 
 
 def _validate(s: Settings) -> None:
-    for name in ("search", "answer", "ingest"):  # the components' own checks, where their options are defined
+    for name in ("search", "answer", "ingest", "finetune"):  # the components' own checks, where their options are defined
         try:
             getattr(s, name).validate()
         except ValueError as exc:
@@ -365,14 +356,6 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"search.rerank = {s.search.rerank!r}; use auto (the promoted reranker) or off")
     if s.finetune.train_on not in ("everyone", "all"):
         raise ConfigError(f"finetune.train_on = {s.finetune.train_on!r}; use everyone or all")
-    if s.finetune.budget_minutes <= 0:
-        raise ConfigError("finetune.budget_minutes must be more than 0")
-    if not 1 <= s.finetune.curated_repeat <= 20:
-        raise ConfigError(f"finetune.curated_repeat = {s.finetune.curated_repeat}; use a count from 1 to 20, e.g. 3")
-    if not 0.0 <= s.finetune.negatives <= 0.5:
-        raise ConfigError(f"finetune.negatives = {s.finetune.negatives}; use a share between 0 and 0.5, e.g. 0.03")
-    if not 0.0 < s.finetune.heldout < 1.0:
-        raise ConfigError("finetune.heldout must lie between 0 and 1 (the share of questions never trained on)")
     if s.audit.retention_days < 0:
         raise ConfigError("audit.retention_days must be 0 (keep forever) or more")
     if not 1 <= s.web.port <= 65535:

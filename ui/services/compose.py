@@ -135,9 +135,10 @@ def finetune(settings: Settings, *, budget_minutes: float | None = None, max_ste
              generator: bool | None = None, reranker: bool | None = None, questions=(), use_feedback: bool = True,
              on_stage=None):
     """Build data from the index, fine-tune, evaluate before/after; returns the new (unpromoted) version."""
+    from dataclasses import replace
+
     from qa import TransformersGenerator
     from qa.feedback import FeedbackStore
-    from qa.finetune import LoraOptions
     from qa.finetune_job import FinetuneOptions, run_finetune
     from retrieval import SearchFilter
 
@@ -145,12 +146,8 @@ def finetune(settings: Settings, *, budget_minutes: float | None = None, max_ste
     index = open_index(settings, create=False).with_reranker(None)  # train and compare against plain retrieval
     base = TransformersGenerator(settings.generator.model, cache_dir=settings.data_dir / "models") \
         if settings.generator.backend == "transformers" else make_generator(settings)
-    options = FinetuneOptions(
-        budget_s=(budget_minutes or f.budget_minutes) * 60, generator=f.generator if generator is None else generator,
-        reranker=f.reranker if reranker is None else reranker, heldout=f.heldout, max_examples=f.max_examples,
-        eval_questions=f.eval_questions, negatives=f.negatives, curated_repeat=f.curated_repeat,
-        lora=LoraOptions(lora_r=f.lora_r, lora_alpha=2 * f.lora_r, lr=f.learning_rate, max_steps=max_steps),
-    )
+    flags = {"budget_minutes": budget_minutes, "max_steps": max_steps, "generator": generator, "reranker": reranker}
+    options = replace(options_of(f, FinetuneOptions), **{k: v for k, v in flags.items() if v is not None})
     teacher = None
     if f.teacher_base_url:
         from qa import OpenAIGenerator
