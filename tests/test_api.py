@@ -376,6 +376,14 @@ def test_tokens_from_the_command_line(fake_cli, tmp_path):
     assert code == 2 and "more than 0" in err
 
 
+def test_a_command_group_without_an_action_says_what_to_do(fake_cli):
+    for group, words in (("tokens", "create|list|revoke"), ("users", "add|remove|list")):
+        code, _, err = fake_cli(group)
+        assert code == 2 and words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    code, out, err = fake_cli("models")
+    assert code == 0 and "No fine-tuned versions yet" in out
+
+
 # -- schemathesis: every endpoint, generated requests, no server error ----------------------------------
 def test_no_generated_request_makes_a_server_error(site):
     import schemathesis
@@ -401,3 +409,61 @@ def test_no_generated_request_makes_a_server_error(site):
 
         check()
     assert len(tried) >= 10, tried
+
+
+# -- the real command with the real models ------------------------------------------------------------------
+@pytest.mark.real
+def test_archivist_api_answers_the_openai_client_with_the_shipped_models_and_stops_cleanly(tmp_path):
+    """`archivist api` as an administrator starts it (uvicorn, the shipped MiniLM and SmolLM2), the
+    official client streams a cited answer, and SIGTERM frees the port."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from openai import OpenAI
+
+    from conftest import ROOT
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "handbook.md").write_text(HANDBOOK)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVIST_")}
+    env.update(ARCHIVIST_DATA_DIR=str(tmp_path / "data"), ARCHIVIST_ACCESS__DEFAULT="everyone", PYTHONPATH=str(ROOT))
+
+    def cli(*argv, **kw):
+        return subprocess.run([sys.executable, "-m", "ui.cli", *argv], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300, **kw)
+
+    assert cli("ingest", str(docs), "--no-progress").returncode == 0
+    assert cli("users", "add", "erin", "--groups", "staff", "--random-password").returncode == 0
+    token = cli("tokens", "create", "erin").stdout.strip()
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "the API did not come up"
+            time.sleep(0.3)
+        client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=token, max_retries=0, timeout=120)
+        chunks = list(client.chat.completions.create(model="archivist", stream=True, messages=[
+            {"role": "user", "content": "How many days of annual leave do I get?"}]))
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert "25 days" in text and "[1] handbook.md" in text
+        assert chunks[-1].model_extra["archivist"]["citations"][0]["doc"] == "handbook.md"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, "the API outlived 'archivist api'"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()

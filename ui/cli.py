@@ -151,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Tokens with which programs use the HTTP API as a user: each request then reads only what that user may "
         "read, and is audited under their name. A token is printed once, when made; only its digest is stored "
         "(<data_dir>/tokens.json). Removing a user revokes their tokens."))
+    p.set_defaults(verbose=0, index=None, config=None)  # when no ACTION is given
     ts = p.add_subparsers(dest="tokens_command", metavar="ACTION")
     q = ts.add_parser("create", help="make a token for a user and print it once")
     q.add_argument("user_name", metavar="USER")
@@ -189,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         "<data_dir>/users.json) with a salted scrypt hash of each password, never the password. Passwords are "
         "typed at a prompt, read from stdin (--password-stdin) or generated (--random-password); never given as "
         "an argument. Members of the group 'admin' may ingest, see jobs, evaluate and read the audit log."))
+    p.set_defaults(verbose=0, index=None, config=None)  # when no ACTION is given
     us = p.add_subparsers(dest="users_command", metavar="ACTION")
     q = us.add_parser("add", help="add a user")
     q.add_argument("name")
@@ -246,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="fine-tuned model versions: list, promote, roll back", description=(
         "The versions made by 'archivist finetune' with their held-out scores. 'promote V' makes V the model "
         "that answers (and reranks); 'rollback' returns to the version before (or to the shipped models)."))
+    p.set_defaults(verbose=0, index=None, config=None)  # when no ACTION is given
     ms = p.add_subparsers(dest="models_command", metavar="ACTION")
     q = ms.add_parser("list", help="versions and their scores")
     q.add_argument("--json", action="store_true", help="JSON output")
