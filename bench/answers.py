@@ -71,7 +71,7 @@ def product_index(name: str, settings, rebuild: bool = False):
     import shutil
 
     from ingest import discover
-    from ui.services import after_ingest, make_ingestor, open_index
+    from ui.services.compose import after_ingest, make_ingestor, open_index
 
     path = CACHE / f"product-{name}"
     if rebuild and path.exists():
@@ -79,18 +79,14 @@ def product_index(name: str, settings, rebuild: bool = False):
     settings = replace(settings, index=str(path), data_dir=path.parent)
     index = open_index(settings)
     if index.generation == 0:
-        ingestor = make_ingestor(settings, index)
-        try:
+        with make_ingestor(settings, index) as ingestor:
             ingestor.ingest(discover([set_dir(name) / "docs"]), progress=True)
-        finally:
-            ingestor.parser.close()
-            ingestor.jobs.close()
     after_ingest(settings, index, progress=True)
     return index, settings
 
 
 def main() -> None:
-    from ui.services import answer_options, calibrate, make_generator
+    from ui.services.compose import answer_options, calibrate, make_generator
     from ui.settings import load_settings
     from qa import Answerer
     from qa.calibration import stored

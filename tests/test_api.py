@@ -296,6 +296,25 @@ def test_proxy_headers_count_only_from_a_trusted_proxy(site):
         _no_secrets(r.text)
 
 
+def test_the_trusted_proxy_signs_users_in_and_a_doubled_header_is_refused(site):
+    from fastapi.testclient import TestClient
+
+    from ui.api import create_app
+    from ui.services import Archivist
+
+    app, _, _ = site
+    proxied = Archivist(app.settings.with_overrides({"auth.mode": "proxy", "auth.trusted_proxies": "10.9.9.9"}))
+    with TestClient(create_app(proxied), client=("10.9.9.9", 40000)) as c:
+        as_bob = {"X-Forwarded-User": "bob", "X-Forwarded-Groups": "board"}
+        r = c.post("/v1/search", headers=as_bob, json={"query": "Nightingale Harbour Logistics"})
+        assert r.status_code == 200 and r.json()["results"][0]["doc"] == "board/minutes.md"
+        r = c.post("/v1/search", headers=[("X-Forwarded-User", "eve"), ("X-Forwarded-User", "bob"),
+                                          ("X-Forwarded-Groups", "board")], json={"query": "Nightingale"})
+        assert r.status_code == 401 and "more than once" in r.json()["error"]["message"]
+        _no_secrets(r.text)
+    assert "search" in [e.action for e in proxied.audit.entries(user="bob", limit=3)]
+
+
 def test_eve_asking_for_restricted_words_gets_none_of_them(client, site):
     _, tokens, _ = site
     eve = _auth(tokens["eve"])

@@ -220,13 +220,10 @@ def test_the_time_left_counts_files_not_loading_the_model(tmp_path, monkeypatch,
         (docs / f"d{i}.txt").write_text(f"The lobby opens at {i + 6} o'clock.")
     emb = SlowToLoad(dim=64)
     index = Index(tmp_path / "index", emb)
-    ingestor = Ingestor(index, Chunker(emb.count_tokens, ChunkingOptions(max_tokens=256, target_tokens=120)),
-                        Parser(isolate=False))
-    try:
+    with Ingestor(index, Chunker(emb.count_tokens, ChunkingOptions(max_tokens=256, target_tokens=120)),
+                  Parser(isolate=False)) as ingestor:
         t0 = time.monotonic()
         report = ingestor.ingest(discover([docs]), progress=True)
-    finally:
-        ingestor.parser.close()
     assert report.count("added") == 3 and time.monotonic() - t0 >= 1.0
     [bar] = bars
     assert bar.format_dict["elapsed"] < 0.9  # the clock started after the model had loaded

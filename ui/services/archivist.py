@@ -110,7 +110,7 @@ class Archivist:
         self._lock = threading.RLock()
         self.recent = RecentAnswers()
         self.users = compose.user_store(settings)
-        self.audit = compose.open_audit(settings)
+        self._audit = None
         from ui.tokens import TokenStore
 
         self.tokens = TokenStore(settings.tokens_path)
@@ -144,6 +144,14 @@ class Archivist:
         self._answerer = value
 
     @property
+    def audit(self):
+        """The audit log, opened (and created) when something is first recorded or read."""
+        with self._lock:
+            if self._audit is None:
+                self._audit = compose.open_audit(self.settings)
+            return self._audit
+
+    @property
     def feedback_store(self):
         with self._lock:
             if self._feedback is None:
@@ -174,7 +182,8 @@ class Archivist:
         threading.Thread(target=load, name="archivist-warm-up", daemon=True).start()
 
     def close(self) -> None:
-        self.audit.close()
+        if self._audit is not None:
+            self._audit.close()
 
     # -- who is asking -----------------------------------------------------------------------
     def operator(self) -> Identity:
