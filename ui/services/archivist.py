@@ -9,7 +9,6 @@ variant (another reranker, other answer settings) is a new view or a new answere
 
 from __future__ import annotations
 
-import itertools
 import re
 import threading
 import time
@@ -80,7 +79,6 @@ class RecentAnswers:
         self.size = size
         self._items: OrderedDict[str, tuple[str, object]] = OrderedDict()
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
 
     def add(self, user: str, answer) -> str:
         import secrets
@@ -427,26 +425,22 @@ class Archivist:
 
     # -- jobs ---------------------------------------------------------------------------------
     def jobs(self, who: Identity, n: int = 20) -> list:
-        from ingest.jobs import JobLog
-
         self.require_admin(who, "see jobs")
-        if not (self.settings.index_dir / "archivist.sqlite").exists():
-            return []
-        log = JobLog(self.settings.index_dir)
-        try:
-            return log.list(n)
-        finally:
-            log.close()
+        return self._read_jobs(lambda log: log.list(n), [])
 
     def job(self, who: Identity, job_id: int):
+        self.require_admin(who, "see jobs")
+        return self._read_jobs(lambda log: log.get(job_id), None)
+
+    def _read_jobs(self, read, empty):
+        """``read(job log)``, or ``empty`` while there is no index (and so no job) yet."""
         from ingest.jobs import JobLog
 
-        self.require_admin(who, "see jobs")
         if not (self.settings.index_dir / "archivist.sqlite").exists():
-            return None
+            return empty
         log = JobLog(self.settings.index_dir)
         try:
-            return log.get(job_id)
+            return read(log)
         finally:
             log.close()
 

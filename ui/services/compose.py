@@ -80,14 +80,6 @@ def user_store(settings: Settings):
     return UserStore(settings.users_path, settings.auth.admin_group)
 
 
-def identity_for(settings: Settings, user: str | None):
-    """The identity the command line acts as: a named user (``--user``), or the operator
-    (None: no access filter; whoever runs the command can read the data dir anyway)."""
-    if user is None:
-        return None
-    return user_store(settings).identity(user, via="cli")
-
-
 def open_audit(settings: Settings):
     from qa.audit import AuditLog, NullAudit
 
