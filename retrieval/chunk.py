@@ -53,3 +53,9 @@ class Hit:
     rank: int
     dense: float | None = None
     lexical: float | None = None
+
+    def to_json(self) -> dict:
+        """What a search shows of it (the command line's --json, the API's /v1/search)."""
+        c = self.chunk
+        return {"rank": self.rank, "doc": c.doc, "page": c.page, "section": c.section, "chunk_id": c.id,
+                "text": c.text, "score": round(float(self.score), 6)}

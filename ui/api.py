@@ -263,6 +263,11 @@ def answer_fields(answer: Answer, answer_id: str) -> dict:
     return {"answer_id": answer_id, **answer.to_json(None), "search_query": answer.search_query}
 
 
+def _event(body: dict) -> str:
+    """One server-sent event of a streamed reply."""
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
 def _question_and_history(messages: list[Message]) -> tuple[str, list[str]]:
     users = [m.text().strip() for m in messages if m.role == "user"]
     users = [u for u in users if u]
@@ -355,27 +360,27 @@ def create_app(app: Archivist | None = None) -> FastAPI:
             include_usage = bool((body.stream_options or {}).get("include_usage"))
             return StreamingResponse(_stream(who, question, history, body.model, completion_id, created, include_usage),
                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-        answer = app.ask(who, question, history=history)
-        answer_id = app.remember(who, answer)
-        content = chat_text(answer)
-        usage = _usage(question, content)
-        metrics.answered(answer, usage["prompt_tokens"], usage["completion_tokens"])
-        extra = answer_fields(answer, answer_id)
+        content, extra, usage = _finished(who, question, app.ask(who, question, history=history))
         return {"id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
                 "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant", "content": content, "archivist": extra}}],
                 "usage": usage, "archivist": extra}
 
-    def _usage(question: str, content: str) -> dict:
+    def _finished(who, question: str, answer: Answer) -> tuple[str, dict, dict]:
+        """A given answer as a chat reply: (its text, the ``archivist`` field, the usage), remembered
+        for feedback and counted in the metrics."""
+        content = chat_text(answer)
         count = app.index.embedder.count_tokens
         p, c = count(question), count(content)
-        return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+        usage = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+        metrics.answered(answer, p, c)
+        return content, answer_fields(answer, app.remember(who, answer)), usage
 
     def _stream(who, question, history, model, completion_id, created, include_usage) -> Iterator[str]:
-        def chunk(delta: dict, finish=None, **extra) -> str:
-            body = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
-            return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+        def chunk(delta: dict | None, finish=None, **extra) -> str:
+            choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+            return _event({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                           "choices": choices, **extra})
 
         yield chunk({"role": "assistant", "content": ""})
         sent = ""
@@ -385,33 +390,27 @@ def create_app(app: Archivist | None = None) -> FastAPI:
                     sent = quote_text(event.quote, event.citations)
                     yield chunk({"content": sent})
                 elif isinstance(event, Answer):
-                    full = chat_text(event)
+                    full, extra, usage = _finished(who, question, event)
                     rest = full[len(sent):] if full.startswith(sent) else ("\n\n" if sent else "") + full
-                    answer_id = app.remember(who, event)
-                    extra = answer_fields(event, answer_id)
-                    usage = _usage(question, full)
-                    metrics.answered(event, usage["prompt_tokens"], usage["completion_tokens"])
                     if rest:
                         yield chunk({"content": rest})
                     yield chunk({"archivist": extra}, "stop", archivist=extra)
                     if include_usage:
-                        yield (f"data: {json.dumps({'id': completion_id, 'object': 'chat.completion.chunk', 'created': created, 'model': model, 'choices': [], 'usage': usage})}\n\n")
+                        yield chunk(None, usage=usage)
         except (ArchivistError, ValueError) as exc:  # after the headers: the error goes in the stream
-            yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'invalid_request_error'}})}\n\n"
+            yield _event({"error": {"message": str(exc), "type": "invalid_request_error"}})
         except Exception as exc:  # never a traceback
             import logging
 
             logging.getLogger("archivist.api").exception("streamed answer failed")
-            yield f"data: {json.dumps({'error': {'message': f'the answer failed ({type(exc).__name__})', 'type': 'server_error'}})}\n\n"
+            yield _event({"error": {"message": f"the answer failed ({type(exc).__name__})", "type": "server_error"}})
         yield "data: [DONE]\n\n"
 
     @api.post("/v1/search", tags=["search"])
     def search(body: SearchRequest, who: Identity = Depends(identity)) -> dict:
         """The best passages for a query, among those the caller may read."""
         hits = app.search(who, body.query, body.k, doc_prefix=body.doc_prefix)
-        return {"query": body.query, "results": [
-            {"rank": h.rank, "doc": h.chunk.doc, "page": h.chunk.page, "section": h.chunk.section,
-             "chunk_id": h.chunk.id, "text": h.chunk.text, "score": round(float(h.score), 6)} for h in hits]}
+        return {"query": body.query, "results": [h.to_json() for h in hits]}
 
     @api.get("/v1/documents", tags=["documents"])
     def documents(who: Identity = Depends(identity)) -> dict:

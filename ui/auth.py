@@ -96,6 +96,20 @@ def _dummy_hash() -> str:
     return _DUMMY_HASH
 
 
+def read_private_json(path: Path, key: str, remedy: str) -> dict:
+    """``{key: {...}}`` from an Archivist file (users, tokens), empty when there is none yet;
+    an unreadable or foreign file is an error that says ``remedy``."""
+    if not path.exists():
+        return {key: {}}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ArchivistError(f"the {key} file {path} cannot be read ({exc}); {remedy}") from None
+    if not isinstance(data, dict) or not isinstance(data.get(key), dict):
+        raise ArchivistError(f"the {key} file {path} is not an Archivist {key} file")
+    return data
+
+
 def write_private_json(path: Path, data: dict) -> None:
     """Replace ``path`` with ``data`` at once (a crash leaves the old file), readable by this account only."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -129,15 +143,7 @@ class UserStore:
 
     # -- the file ------------------------------------------------------------------
     def _read(self) -> dict:
-        if not self.path.exists():
-            return {"users": {}}
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ArchivistError(f"the users file {self.path} cannot be read ({exc}); restore it or recreate users") from None
-        if not isinstance(data, dict) or not isinstance(data.get("users"), dict):
-            raise ArchivistError(f"the users file {self.path} is not an Archivist users file")
-        return data
+        return read_private_json(self.path, "users", "restore it or recreate users")
 
     def _write(self, data: dict) -> None:
         write_private_json(self.path, data)

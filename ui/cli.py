@@ -48,6 +48,13 @@ def _job_flags(p: argparse.ArgumentParser) -> None:
     _common(p)
 
 
+def _actions(p: argparse.ArgumentParser, dest: str):
+    """The ACTION subcommands of a command group (users, models, tokens); the group alone still
+    has the common flags' defaults, so it can say what to do."""
+    p.set_defaults(verbose=0, index=None, config=None)
+    return p.add_subparsers(dest=dest, metavar="ACTION")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archivist",
@@ -151,8 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Tokens with which programs use the HTTP API as a user: each request then reads only what that user may "
         "read, and is audited under their name. A token is printed once, when made; only its digest is stored "
         "(<data_dir>/tokens.json). Removing a user revokes their tokens."))
-    p.set_defaults(verbose=0, index=None, config=None)  # when no ACTION is given
-    ts = p.add_subparsers(dest="tokens_command", metavar="ACTION")
+    ts = _actions(p, "tokens_command")
     q = ts.add_parser("create", help="make a token for a user and print it once")
     q.add_argument("user_name", metavar="USER")
     q.add_argument("--expires", type=float, metavar="DAYS", help="days until it stops working (default: until revoked)")
@@ -190,8 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         "<data_dir>/users.json) with a salted scrypt hash of each password, never the password. Passwords are "
         "typed at a prompt, read from stdin (--password-stdin) or generated (--random-password); never given as "
         "an argument. Members of the group 'admin' may ingest, see jobs, evaluate and read the audit log."))
-    p.set_defaults(verbose=0, index=None, config=None)  # when no ACTION is given
-    us = p.add_subparsers(dest="users_command", metavar="ACTION")
+    us = _actions(p, "users_command")
     q = us.add_parser("add", help="add a user")
     q.add_argument("name")
     q.add_argument("--groups", default="", help="comma-separated groups, e.g. hr,admin")
@@ -248,8 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="fine-tuned model versions: list, promote, roll back", description=(
         "The versions made by 'archivist finetune' with their held-out scores. 'promote V' makes V the model "
         "that answers (and reranks); 'rollback' returns to the version before (or to the shipped models)."))
-    p.set_defaults(verbose=0, index=None, config=None)  # when no ACTION is given
-    ms = p.add_subparsers(dest="models_command", metavar="ACTION")
+    ms = _actions(p, "models_command")
     q = ms.add_parser("list", help="versions and their scores")
     q.add_argument("--json", action="store_true", help="JSON output")
     _common(q)
@@ -508,12 +512,6 @@ def cmd_calibrate(args, app: Archivist) -> int:
     return 0
 
 
-def _hit_json(h) -> dict:
-    c = h.chunk
-    return {"rank": h.rank, "doc": c.doc, "page": c.page, "section": c.section, "chunk_id": c.id,
-            "text": c.text, "score": round(float(h.score), 6)}
-
-
 def _read_jsonl(path: str) -> list[dict]:
     try:
         return parse_questions(Path(path).read_text(encoding="utf-8"), path)
@@ -539,14 +537,14 @@ def cmd_search(args, app: Archivist) -> int:
                 print(json.dumps({"id": q.get("id"), "query": q["question"], "error": str(exc)}, ensure_ascii=False),
                       flush=True)
                 continue
-            out = {"id": q.get("id"), "query": q["question"], "results": [_hit_json(h) for h in hits]}
+            out = {"id": q.get("id"), "query": q["question"], "results": [h.to_json() for h in hits]}
             print(json.dumps(out, ensure_ascii=False), flush=True)
         return 1 if failed else 0
     if not args.query or not args.query.strip():
         raise ArchivistError("give a query, e.g. archivist search \"parental leave\", or --queries FILE.jsonl")
     hits = app.search(who, args.query, k, doc_prefix=args.doc_prefix)
     if args.json:
-        print(json.dumps({"query": args.query, "results": [_hit_json(h) for h in hits]}, ensure_ascii=False, indent=2))
+        print(json.dumps({"query": args.query, "results": [h.to_json() for h in hits]}, ensure_ascii=False, indent=2))
         return 0
     if not hits:
         print("No passages matched. Try other words, or check 'archivist stats' for what is indexed.")

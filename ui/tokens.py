@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 import threading
 import time
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.errors import ArchivistError
-from ui.auth import AuthError, write_private_json
+from ui.auth import AuthError, read_private_json, write_private_json
 
 PREFIX = "arch_"
 
@@ -50,16 +49,7 @@ class TokenStore:
         self._lock = threading.Lock()
 
     def _read(self) -> dict:
-        if not self.path.exists():
-            return {"tokens": {}}
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ArchivistError(f"the tokens file {self.path} cannot be read ({exc}); restore it, or remove it "
-                                 "and create the tokens again") from None
-        if not isinstance(data, dict) or not isinstance(data.get("tokens"), dict):
-            raise ArchivistError(f"the tokens file {self.path} is not an Archivist tokens file")
-        return data
+        return read_private_json(self.path, "tokens", "restore it, or remove it and create the tokens again")
 
     def create(self, user: str, *, days: float | None = None, note: str = "") -> tuple[str, TokenInfo]:
         """A new token for ``user`` (the caller checks that the user exists): (the token, its record)."""
