@@ -160,7 +160,9 @@ def run_finetune(
     try:
         ts.save(folder / "data.jsonl")
         _stage(on_stage, "data-done", **ts.counts)
+        base_gguf = getattr(generator, "gguf_file", None) and str(generator.path / generator.gguf_file)
         record: dict = {"version": vid, "data": ts.counts, "base_generator": getattr(generator, "name", "?"),
+                        "base_gguf": base_gguf,
                         "options": {k: v for k, v in asdict(opt).items() if k not in ("lora", "rerank")},
                         "embedder": index.built_with}
         budget_s = opt.budget_minutes * 60

@@ -3,7 +3,8 @@
 Layout::
 
     <data_dir>/models/versions.json      the versions, the active one and the promotion history
-    <data_dir>/models/v3/generator/      a merged transformers model (the answering model)
+    <data_dir>/models/v3/generator/      a merged transformers model (the answering model), and
+                                         its GGUF export for llama.cpp (model.gguf, qa.gguf_export)
     <data_dir>/models/v3/reranker/       a cross-encoder (optional)
     <data_dir>/models/v3/record.json     its data, settings, training and evaluation scores
 
@@ -34,6 +35,11 @@ class ModelVersion:
     def generator(self) -> Path | None:
         p = self.path / "generator"
         return p if (p / "config.json").exists() else None
+
+    @property
+    def generator_gguf(self) -> Path | None:
+        p = self.path / "generator" / "model.gguf"
+        return p if p.is_file() else None
 
     @property
     def reranker(self) -> Path | None:

@@ -90,8 +90,9 @@ def test_the_whole_pipeline_makes_a_version_that_loads_answers_and_can_be_promot
     settings = load_settings()
     assert make_generator(settings).name == "SmolLM2-135M-Instruct"  # not promoted yet
     assert main(["models", "promote", "v1"]) == 0
-    tuned = make_generator(load_settings())
-    assert tuned.path.resolve() == (folder / "generator").resolve()
+    tuned = make_generator(load_settings())  # served on llama.cpp: the version's GGUF export
+    assert tuned.path.resolve() == (folder / "generator" / "model.gguf").resolve()
+    assert tuned.generate([{"role": "user", "content": "Say hello."}], max_tokens=8).strip()
     capsys.readouterr()
     assert main(["ask", "How many days of paid annual leave does an employee get?", "--json"]) == 0
     ans = json.loads(capsys.readouterr().out)

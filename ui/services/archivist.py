@@ -538,7 +538,10 @@ class Archivist:
 
     def promote(self, who: Identity, version_id: str):
         self.require_admin(who, "promote a model version")
-        v = self.model_versions().promote(version_id)
+        versions = self.model_versions()
+        if self.settings.generator.backend in ("auto", "llama-cpp"):
+            compose.export_generator(versions.get(version_id))  # served on llama.cpp: exported first, once
+        v = versions.promote(version_id)
         self.audit.record(who.user, "promote", detail=v.id)
         return v
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retrieval import Index, SearchOptions, make_embedder
+from retrieval import ArchivistError, Index, SearchOptions, make_embedder
 from ui.settings import Settings
 
 
@@ -105,6 +105,8 @@ def source_specs(settings: Settings):
 
 
 def make_generator(settings: Settings):
+    """The generator the settings name; with the default model, the promoted fine-tuned version
+    where there is one. ``auto`` runs GGUF models on llama.cpp when it is installed."""
     from qa import FakeGenerator, LlamaCppGenerator, OpenAIGenerator, TransformersGenerator
 
     g = settings.generator
@@ -112,15 +114,61 @@ def make_generator(settings: Settings):
         return FakeGenerator()
     if g.backend == "openai":
         return OpenAIGenerator(g.base_url, g.model, api_key=g.api_key, timeout=g.timeout)
-    if g.backend == "llama-cpp":
-        return LlamaCppGenerator(g.model)
+    model = served_model(settings)
+    if g.backend == "llama-cpp" or (g.backend == "auto" and _runs_on_llama(model)):
+        return LlamaCppGenerator(model, threads=g.threads or None)
+    return TransformersGenerator(model, cache_dir=settings.data_dir / "models")
+
+
+def served_model(settings: Settings) -> str:
+    """generator.model, or the promoted version's generator folder (exported to GGUF when the
+    llama.cpp backend will run it and it was not yet)."""
     from qa import DEFAULT_GENERATOR
 
-    if g.use_finetuned and g.model in (DEFAULT_GENERATOR, "default", "smollm2"):
-        active = model_versions(settings).active
-        if active is not None and active.generator is not None:
-            return TransformersGenerator(str(active.generator), cache_dir=settings.data_dir / "models")
-    return TransformersGenerator(g.model, cache_dir=settings.data_dir / "models")
+    g = settings.generator
+    if not (g.use_finetuned and g.model in (DEFAULT_GENERATOR, "default", "smollm2")):
+        return g.model
+    active = model_versions(settings).active
+    if active is None or active.generator is None:
+        return g.model
+    if g.backend in ("auto", "llama-cpp"):
+        export_generator(active)
+    return str(active.generator)
+
+
+def _runs_on_llama(model: str) -> bool:
+    from qa.generators import gguf_of, llama_cpp_available
+
+    if not llama_cpp_available():
+        return False
+    try:
+        gguf_of(model)
+        return True
+    except ArchivistError:  # a transformers folder: the transformers backend runs it
+        return False
+
+
+def export_generator(version):
+    """The version's generator as GGUF for llama.cpp, exported once (qa.gguf_export); None where it
+    cannot be (a base that is not a llama-architecture GGUF): it then runs on transformers."""
+    import logging
+
+    from qa.generators import llama_cpp_available, packaged_smollm2_dir, SMOLLM2_GGUF
+    from qa.gguf_export import ExportError, export_gguf
+
+    if version.generator is None or not llama_cpp_available():
+        return None
+    if version.generator_gguf is not None:
+        return version.generator_gguf
+    base = version.record.get("base_gguf") or str(packaged_smollm2_dir() / SMOLLM2_GGUF)
+    try:
+        report = export_gguf(version.generator, base)
+    except (ExportError, OSError, ValueError) as exc:  # ValueError: weights that do not fit the base
+        logging.getLogger(__name__).warning("%s stays on the transformers backend: %s", version.id, exc)
+        return None
+    logging.getLogger(__name__).info("exported %s's generator to %s (%d of %d tensors fine-tuned)",
+                                     version.id, report.path, report.changed, report.tensors)
+    return report.path
 
 
 def finetune(settings: Settings, *, budget_minutes: float | None = None, max_steps: int | None = None,
@@ -136,8 +184,9 @@ def finetune(settings: Settings, *, budget_minutes: float | None = None, max_ste
 
     f = settings.finetune
     index = open_index(settings, create=False).with_reranker(None)  # train and compare against plain retrieval
+    local = settings.generator.backend in ("auto", "llama-cpp", "transformers")  # trained on the transformers copy
     base = TransformersGenerator(settings.generator.model, cache_dir=settings.data_dir / "models") \
-        if settings.generator.backend == "transformers" else make_generator(settings)
+        if local else make_generator(settings)
     flags = {"budget_minutes": budget_minutes, "max_steps": max_steps, "generator": generator, "reranker": reranker}
     options = replace(options_of(f, FinetuneOptions), **{k: v for k, v in flags.items() if v is not None})
     teacher = None
@@ -150,9 +199,12 @@ def finetune(settings: Settings, *, budget_minutes: float | None = None, max_ste
     feedback = FeedbackStore(settings.data_dir / "feedback.sqlite").list(100000) if use_feedback and \
         (settings.data_dir / "feedback.sqlite").exists() else []
     readers = SearchFilter.for_groups([]) if f.train_on == "everyone" else None
-    return run_finetune(index, base, model_versions(settings), answer_options=answer_options(settings),
-                        options=options, readers=readers, admin_questions=questions, feedback=feedback,
-                        teacher=teacher, on_stage=on_stage)
+    version = run_finetune(index, base, model_versions(settings), answer_options=answer_options(settings),
+                           options=options, readers=readers, admin_questions=questions, feedback=feedback,
+                           teacher=teacher, on_stage=on_stage)
+    if settings.generator.backend in ("auto", "llama-cpp"):
+        export_generator(version)  # ready to serve on llama.cpp once promoted
+    return version
 
 
 def launch_finetune(settings: Settings, budget_minutes: float) -> int:
