@@ -295,6 +295,17 @@ class OpenAIGenerator(_Base):
 _LLAMAS: dict[str, tuple] = {}
 
 
+def _close_llamas() -> None:
+    """Free the llama.cpp models before the interpreter tears down the module their own
+    finaliser needs (else each prints a TypeError at exit)."""
+    while _LLAMAS:
+        llm, _ = _LLAMAS.popitem()[1]
+        try:
+            llm.close()
+        except Exception:  # pragma: no cover - exiting anyway
+            pass
+
+
 def llama_cpp_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
@@ -351,6 +362,10 @@ class LlamaCppGenerator(_Base):
                                 n_threads_batch=self.threads, verbose=False)
                 except (ValueError, RuntimeError, OSError) as exc:
                     raise GeneratorError(f"could not load the generator from {self.path}: {exc}") from exc
+                if not _LLAMAS:
+                    import atexit
+
+                    atexit.register(_close_llamas)
                 _LLAMAS[key] = (llm, threading.Lock())
             return _LLAMAS[key]
 

@@ -46,10 +46,20 @@ def packaged_minilm_path() -> Path:
 
 _MODEL_CACHE: dict[str, object] = {}
 _CACHE_LOCK = threading.Lock()
+_LIGHT_LOCK = threading.Lock()  # apart: a query need not wait while a server warms sentence-transformers up
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model from a local directory, loaded on first use."""
+    """A sentence-transformers model from a local directory, loaded on first use.
+
+    Until it is loaded, a few texts at a time (a query, a question's sentences) and token counts
+    go through :mod:`retrieval.bert_numpy` where the model has its shape (all-MiniLM-L6-v2 does):
+    the same vectors, without the seconds torch takes to import. Large batches, and everything
+    once the model is loaded (a server warms it up), go through sentence-transformers.
+    """
+
+    #: batches up to this size go through numpy while sentence-transformers is not loaded
+    small_batch = 64
 
     def __init__(self, model: str = DEFAULT_EMBEDDER, *, batch_size: int = 32, threads: int | None = None):
         if model in (DEFAULT_EMBEDDER, "minilm", "default"):
@@ -70,6 +80,7 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._dim: int | None = None
         self._max: int | None = None
+        self._light = None  # the numpy encoder, where the model has its shape (False: it has not)
 
     # -- loading ---------------------------------------------------------------
     def _load(self):
@@ -102,8 +113,32 @@ class SentenceTransformerEmbedder:
             self._max = int(model.max_seq_length)
         return self._model
 
+    def _numpy(self):
+        """The numpy encoder of this model, or None where it does not fit it."""
+        if self._light is None:
+            from retrieval import bert_numpy
+
+            window = self.max_tokens if bert_numpy.supports(self.path) else None
+            with _LIGHT_LOCK:
+                key = "numpy:" + str(self.path.resolve())
+                light = _MODEL_CACHE.get(key)
+                if light is None:
+                    light = bert_numpy.NumpyBert(self.path, max_tokens=window) if window else False
+                    _MODEL_CACHE[key] = light
+            self._light = light
+        return self._light or None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether sentence-transformers holds the model (here, or for another embedder of this process)."""
+        if self._model is None and str(self.path.resolve()) in _MODEL_CACHE:
+            self._load()  # loaded already: only taken over
+        return self._model is not None
+
     @property
     def dim(self) -> int:
+        if self._dim is None and not self.loaded and self._numpy() is not None:
+            return self._numpy().dim
         self._load()
         return int(self._dim)  # type: ignore[arg-type]
 
@@ -130,11 +165,16 @@ class SentenceTransformerEmbedder:
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for ``text``, special tokens included."""
+        light = self._numpy() if not self.loaded else None
+        if light is not None:
+            return light.count_tokens(text)
         return len(self.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) <= self.small_batch and not self.loaded and self._numpy() is not None:
+            return self._numpy().encode(texts)
         model = self._load()
         vecs = model.encode(
             list(texts),

@@ -7,6 +7,7 @@ The corpus: a handbook everyone may read, board minutes (group board) and a sala
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -79,26 +80,33 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(site):
-    """The API on a real port (uvicorn in a thread of this process), stopped after the module."""
+@contextlib.contextmanager
+def _serving(api):
+    """``api`` on a real port (uvicorn in a thread of this process): its /v1 address; stopped after."""
     import uvicorn
 
-    from ui.api import create_app
-
-    app, tokens, _ = site
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(app), host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert srv.started, "the API did not start"
-    yield f"http://127.0.0.1:{port}/v1"
-    srv.should_exit = True
-    thread.join(10)
-    assert not thread.is_alive()
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+        assert not thread.is_alive()
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    from ui.api import create_app
+
+    with _serving(create_app(site[0])) as url:
+        yield url
 
 
 def _no_secrets(text: str) -> None:
@@ -162,6 +170,55 @@ def test_ask_server_answers_through_the_running_api(site, server, fake_cli, monk
     monkeypatch.setenv("ARCHIVIST_TOKEN", "arch_not-a-real-token")
     code, _, err = fake_cli("ask", "--server", server, "How many days of annual leave?")
     assert code == 2 and "unknown or revoked API token" in err and "Traceback" not in err
+
+
+def _chat_requests(url: str) -> float:
+    import httpx
+
+    metrics = httpx.get(url.removesuffix("/v1") + "/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith("archivist_requests_total") and "/v1/chat/completions" in line)
+
+
+def test_ask_and_search_on_this_machine_go_through_the_running_server(site, fake_cli, monkeypatch):
+    """While a server runs on the index, its card lets 'ask' and 'search' use its warm models, as
+    the operator; --local answers here; a card of a server that is gone is passed over."""
+    import httpx
+
+    from ui import presence
+    from ui.api import create_app
+
+    app, _, base = site
+    for key, value in _env(base).items():
+        monkeypatch.setenv(key, value)
+    with contextlib.ExitStack() as stack:
+        card = presence.announce(app.settings, "0.0.0.0", 0)
+        url = stack.enter_context(_serving(create_app(app, operator_secret=card.secret)))
+        card = presence.ServerCard(url, card.index, card.pid, card.secret)
+        presence.card_path(app.settings).write_text(json.dumps({"server": card.__dict__}))
+        assert presence.running_server(app.settings) == card
+        assert oct(presence.card_path(app.settings).stat().st_mode & 0o777) == "0o600"
+        before = _chat_requests(url)
+        code, out, err = fake_cli("ask", "What did the board approve about Project Nightingale?", "--json")
+        assert code == 0, err
+        answer = json.loads(out)
+        assert set(answer) == {"id", "question", "answer", "quote", "abstained", "citations", "timings", "reason"}
+        assert answer["citations"][0]["doc"] == "board/minutes.md"  # the operator reads everything, as here
+        assert _chat_requests(url) == before + 1
+        code, out, _ = fake_cli("search", "Harbour Logistics", "--json")
+        assert code == 0 and json.loads(out)["results"][0]["doc"] == "board/minutes.md"
+        assert fake_cli("ask", "How many days of annual leave?", "--local")[0] == 0
+        assert _chat_requests(url) == before + 1  # --local: answered here
+        wrong = httpx.post(url + "/search", json={"query": "x"}, headers=_auth(card.secret[:-1] + "x"))
+        assert wrong.status_code == 401
+        presence.withdraw(app.settings, card)
+        assert not presence.card_path(app.settings).exists()
+    gone = presence.ServerCard(url, card.index, 2**22 + 12345, "old")  # a pid no process has
+    presence.card_path(app.settings).write_text(json.dumps({"server": gone.__dict__}))
+    assert presence.running_server(app.settings) is None
+    code, out, err = fake_cli("ask", "How many days of annual leave?")
+    assert code == 0 and "handbook.md" in out, err
+    presence.card_path(app.settings).unlink()
 
 
 def test_the_langchain_http_retriever_reads_as_its_token(site, server):
@@ -476,10 +533,15 @@ def test_archivist_api_answers_the_openai_client_with_the_shipped_models_and_sto
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         assert "25 days" in text and "[1] handbook.md" in text
         assert chunks[-1].model_extra["archivist"]["citations"][0]["doc"] == "handbook.md"
+        card = tmp_path / "data" / "server.json"  # 'ask' on this machine finds the warm server by it
+        assert json.loads(card.read_text())["server"]["url"] == f"http://127.0.0.1:{port}/v1"
+        asked = cli("ask", "How many days of annual leave do I get?", "--json")
+        assert asked.returncode == 0 and "25 days" in json.loads(asked.stdout)["quote"], asked.stderr
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, "the API outlived 'archivist api'"
+        assert not card.exists()
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -52,3 +52,40 @@ def test_sample_questions_find_their_evidence(real_index):
 def test_semantic_match_without_shared_words(real_index):
     hits = real_index.search("Can I keep a gift from a vendor?", 1, mode="dense")
     assert hits[0].chunk.doc == "hr/code-of-conduct.html"
+
+
+def test_the_numpy_encoder_gives_sentence_transformers_vectors_and_token_counts(minilm):
+    """A command-line question embeds through retrieval.bert_numpy (no torch import): its vectors
+    and token counts are those of the loaded model, accents, long texts and empty ones included."""
+    import numpy as np
+
+    from retrieval import bert_numpy
+    from retrieval.embedder import packaged_minilm_path
+
+    assert bert_numpy.supports(packaged_minilm_path())
+    light = bert_numpy.NumpyBert(packaged_minilm_path())
+    texts = ["How many days of paid annual leave does an employee get?", "x", "",
+             "Naïve café résumé — Q3 2023, €1,200.50", "Every employee receives 25 days. " * 60]
+    ours, theirs = light.encode(texts), minilm.embed(texts)
+    assert np.abs(ours - theirs).max() < 1e-4
+    assert [light.count_tokens(t) for t in texts] == [minilm.count_tokens(t) for t in texts]
+
+
+def test_a_cold_question_on_the_command_line_does_not_load_torch(real_index, tmp_path):
+    """The cheapest load path: `archivist ask` (and search) embed through numpy, so a process that
+    answers one question never imports torch or sentence-transformers."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    probe = ("import sys; from ui.cli import main; code = main(sys.argv[1:]); "
+             "print('heavy:', sorted(m for m in ('torch', 'sentence_transformers') if m in sys.modules)); sys.exit(code)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVIST_")}
+    env.update(PYTHONPATH=str(ROOT), ARCHIVIST_DATA_DIR=str(tmp_path / "data"))
+    for argv in (["ask", "How many days of paid annual leave does an employee get?"], ["search", "annual leave"]):
+        run = subprocess.run([sys.executable, "-c", probe, *argv, "--index", str(real_index.path)], env=env,
+                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert "heavy: []" in run.stdout and "employee-handbook" in run.stdout

@@ -13,6 +13,7 @@ as that user, through the same application layer as the web app and the command 
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import secrets
@@ -30,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ui.auth import AuthError, Identity
 from ui.services import Answer, Archivist, ArchivistError, EmptyIndexError, Evidence, PermissionDenied, Upload
 
+from ui.presence import SECRET_ENV
 from ui.settings import load_settings
 
 MODEL = "archivist"  # the model name every client may use: the models in use now
@@ -259,8 +261,10 @@ def chat_text(answer: Answer) -> str:
 
 
 def answer_fields(answer: Answer, answer_id: str) -> dict:
-    """The ``archivist`` field: what a client needs to show the answer as the web app does."""
-    return {"answer_id": answer_id, **answer.to_json(None), "search_query": answer.search_query}
+    """The ``archivist`` field: what a client needs to show the answer as the web app does
+    (with a refusal, the closest passages it found)."""
+    closest = [h.to_json() for h in answer.hits[:3]] if answer.abstained else []
+    return {"answer_id": answer_id, **answer.to_json(None), "search_query": answer.search_query, "closest": closest}
 
 
 def _event(body: dict) -> str:
@@ -277,10 +281,13 @@ def _question_and_history(messages: list[Message]) -> tuple[str, list[str]]:
 
 
 # -- the application ------------------------------------------------------------------------------------
-def create_app(app: Archivist | None = None) -> FastAPI:
+def create_app(app: Archivist | None = None, *, operator_secret: str | None = None) -> FastAPI:
     """The API over ``app``; without one (``uvicorn ui.api:create_app --factory``), over the
-    settings of $ARCHIVIST_CONFIG / $ARCHIVIST_INDEX, as ``archivist api`` starts it."""
+    settings of $ARCHIVIST_CONFIG / $ARCHIVIST_INDEX, as ``archivist api`` starts it.
+    ``operator_secret`` (from its parent, :mod:`ui.presence`) signs in the command line of this
+    machine as the operator."""
     if app is None:
+        operator_secret = os.environ.get(SECRET_ENV) or None
         settings = load_settings(os.environ.get("ARCHIVIST_CONFIG") or None,
                                  **({"index": os.environ["ARCHIVIST_INDEX"]} if os.environ.get("ARCHIVIST_INDEX") else {}))
         if settings.private_files:
@@ -306,6 +313,8 @@ def create_app(app: Archivist | None = None) -> FastAPI:
 
     def identity(request: Request) -> Identity:
         token = _bearer(request)
+        if token is not None and operator_secret and hmac.compare_digest(token, operator_secret):
+            return app.operator()  # the command line on this machine, as it acts without a server
         if token is not None:
             ident = app.from_token(token)
             limiter.check("token:" + token[:16])

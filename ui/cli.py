@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", metavar="FILE.jsonl", help="batch: one JSON object per line with id and question")
     p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], help="search mode (default: hybrid)")
     p.add_argument("--doc-prefix", metavar="PREFIX", help="only documents whose path starts with PREFIX")
+    _local_flag(p)
     _user_flag(p)
     _common(p)
 
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-stream", action="store_true", help="print the answer only when it is complete")
     p.add_argument("--server", metavar="URL", help="ask a running API (e.g. http://127.0.0.1:8502) with the token in "
                    "$ARCHIVIST_TOKEN: its models are loaded already")
+    _local_flag(p)
     _user_flag(p)
     _common(p)
 
@@ -294,6 +296,22 @@ def _setup_logging(args: argparse.Namespace, settings: Settings | None = None) -
         warnings.filterwarnings("ignore")
 
 
+def _local_flag(p) -> None:
+    p.add_argument("--local", action="store_true", help="answer in this process even when 'archivist serve' or "
+                   "'archivist api' runs on this index (by default the running server answers: its models are warm)")
+
+
+def _running_server(args, app: Archivist):
+    """The server on this machine that serves this index, for a question the command line would
+    answer as the operator; None with --local, --user or a batch."""
+    if getattr(args, "local", False) or getattr(args, "user", None) or getattr(args, "questions", None) \
+            or getattr(args, "queries", None):
+        return None
+    from ui.presence import running_server
+
+    return running_server(app.settings)
+
+
 def _who(args, app: Archivist) -> Identity:
     """The identity a command acts as: ``--user NAME``, or the operator (no access filter)."""
     user = getattr(args, "user", None)
@@ -419,7 +437,7 @@ def _server_env(args, settings: Settings) -> dict:
 
 
 def cmd_serve(args, app: Archivist) -> int:
-    from ui.child import PortError, check_port_free, run_in_group
+    from ui.child import PortError, check_port_free
 
     settings = app.settings
     host, port = settings.web.host, settings.web.port
@@ -441,12 +459,12 @@ def cmd_serve(args, app: Archivist) -> int:
     if settings.api.port:
         print(f"archivist: the HTTP API on http://{settings.api.host}:{settings.api.port}/v1 "
               f"(its spec at /docs; tokens: archivist tokens create USER)", file=sys.stderr)
-    code = run_in_group(servers, _server_env(args, settings))  # stopping this process stops the servers
+    code = _run_servers(servers, args, settings)
     return 0 if code in (0, -2, -15, 130, 143) else code
 
 
 def cmd_api(args, app: Archivist) -> int:
-    from ui.child import PortError, check_port_free, run_in_group
+    from ui.child import PortError, check_port_free
 
     a = app.settings.api
     if not a.port:
@@ -457,8 +475,25 @@ def cmd_api(args, app: Archivist) -> int:
         raise ArchivistError(str(exc)) from None
     print(f"archivist: the HTTP API on http://{a.host}:{a.port}/v1 (its spec at /docs); Ctrl-C to stop",
           file=sys.stderr)
-    code = run_in_group([api_command(app.settings)], _server_env(args, app.settings))
+    code = _run_servers([api_command(app.settings)], args, app.settings)
     return 0 if code in (0, -2, -15, 130, 143) else code
+
+
+def _run_servers(servers: list, args, settings: Settings) -> int:
+    """Run the servers as one group (stopping this process stops them all); while they run, the
+    card that lets 'ask' and 'search' on this machine use their warm models (ui.presence)."""
+    from ui import presence
+    from ui.child import run_in_group
+
+    env = _server_env(args, settings)
+    card = presence.announce(settings, settings.api.host, settings.api.port) if settings.api.port else None
+    if card is not None:
+        env[presence.SECRET_ENV] = card.secret
+    try:
+        return run_in_group(servers, env)
+    finally:
+        if card is not None:
+            presence.withdraw(settings, card)
 
 
 def streamlit_command(app: Path, settings: Settings) -> list[str]:
@@ -542,19 +577,33 @@ def cmd_search(args, app: Archivist) -> int:
         return 1 if failed else 0
     if not args.query or not args.query.strip():
         raise ArchivistError("give a query, e.g. archivist search \"parental leave\", or --queries FILE.jsonl")
-    hits = app.search(who, args.query, k, doc_prefix=args.doc_prefix)
+    results = None
+    server = _running_server(args, app) if not args.mode else None  # the server searches in its own mode
+    if server is not None:
+        from ui.client import ApiClient, ServerUnreachable
+
+        try:
+            results = ApiClient(server.url, server.secret).search(args.query, k, doc_prefix=args.doc_prefix)
+        except ServerUnreachable:
+            results = None  # gone since it wrote its card: search here
+    if results is None:
+        results = [h.to_json() for h in app.search(who, args.query, k, doc_prefix=args.doc_prefix)]
     if args.json:
-        print(json.dumps({"query": args.query, "results": [h.to_json() for h in hits]}, ensure_ascii=False, indent=2))
+        print(json.dumps({"query": args.query, "results": results}, ensure_ascii=False, indent=2))
         return 0
-    if not hits:
+    if not results:
         print("No passages matched. Try other words, or check 'archivist stats' for what is indexed.")
         return 0
-    for h in hits:
-        c = h.chunk
-        where = c.doc + (f", page {c.page}" if c.page else "") + (f" — {c.section}" if c.section else "")
-        text = " ".join(c.text.split())
-        print(f"[{h.rank}] {where}  (score {h.score:.3f})\n    {text[:300]}{'…' if len(text) > 300 else ''}\n")
+    for h in results:
+        text = " ".join(h["text"].split())
+        print(f"[{h['rank']}] {_where(h)}  (score {h['score']:.3f})\n    {text[:300]}{'…' if len(text) > 300 else ''}\n")
     return 0
+
+
+def _where(passage: dict) -> str:
+    """doc, page N — section: where a passage (as --json shows it) comes from."""
+    return (passage["doc"] + (f", page {passage['page']}" if passage.get("page") else "")
+            + (f" — {passage['section']}" if passage.get("section") else ""))
 
 
 def cmd_stats(args, app: Archivist) -> int:
@@ -606,44 +655,55 @@ def cmd_remove(args, app: Archivist) -> int:
     return 0
 
 
-def _quote_lines(quote: str, citations) -> list[str]:
-    n = f"[{citations[0].n}] " if citations else ""
+def _quote_lines(quote: str, first: int | None) -> list[str]:
+    n = f"[{first}] " if first is not None else ""
     if quote.startswith("|"):  # a table quote: its rows as they are
         return [n + "from the table:"] + ["    " + line for line in quote.splitlines()]
     return [f"{n}“{' '.join(quote.split())}”"]
 
 
-def _print_quote(quote: str, citations) -> None:
-    print("\n".join(_quote_lines(quote, citations)), flush=True)
+def _print_quote(quote: str, first: int | None) -> None:
+    print("\n".join(_quote_lines(quote, first)), flush=True)
 
 
-def _print_answer(ans, quote_printed: bool, bold: bool = False) -> None:
-    if ans.abstained:
-        print(ans.answer)
-        if ans.hits:
+def _print_answer(ans: dict, quote_printed: bool, bold: bool = False) -> None:
+    """An answer as ``ask --json`` gives it (plus the ``closest`` passages of a refusal)."""
+    if ans["abstained"]:
+        print(ans["answer"])
+        if ans.get("closest"):
             print("\nThe closest passages:")
-            for h in ans.hits[:3]:
-                c = h.chunk
-                where = c.doc + (f", page {c.page}" if c.page else "")
-                print(f"  - {where}: {' '.join(c.text.split())[:200]}")
+            for h in ans["closest"]:
+                print(f"  - {_where(dict(h, section=None))}: {' '.join(h['text'].split())[:200]}")
         return
+    first = ans["citations"][0]["n"] if ans["citations"] else None
     if not quote_printed:
-        if ans.answer:
-            print(f"\033[1m{ans.answer}\033[0m" if bold else ans.answer)
+        if ans["answer"]:
+            print(f"\033[1m{ans['answer']}\033[0m" if bold else ans["answer"])
             print()
-        _print_quote(ans.quote, ans.citations)
-    elif ans.answer:
-        print(f"\nAnswer: \033[1m{ans.answer}\033[0m" if bold else f"\nAnswer: {ans.answer}")
+        _print_quote(ans["quote"], first)
+    elif ans["answer"]:
+        print(f"\nAnswer: \033[1m{ans['answer']}\033[0m" if bold else f"\nAnswer: {ans['answer']}")
     print()
-    for p in ans.citations:
-        c = p.chunk
-        where = c.doc + (f", page {c.page}" if c.page else "") + (f" — {c.section}" if c.section else "")
-        print(f"[{p.n}] {where}")
+    for c in ans["citations"]:
+        print(f"[{c['n']}] {_where(c)}")
+
+
+def _shown(ans) -> dict:
+    """An answer of this process in the form the printer (and the API) uses."""
+    return dict(ans.to_json(None), closest=[h.to_json() for h in ans.hits[:3]] if ans.abstained else [])
 
 
 def cmd_ask(args, app: Archivist) -> int:
     if args.server:
         return _ask_server(args)
+    server = _running_server(args, app)
+    if server is not None and (args.question or "").strip():
+        from ui.client import ApiClient, ServerUnreachable
+
+        try:
+            return _ask_through(ApiClient(server.url, server.secret), args)
+        except ServerUnreachable:
+            pass  # gone since it wrote its card: answer here
     who = _who(args, app)
     if args.questions:
         queries = _read_jsonl(args.questions)
@@ -673,9 +733,9 @@ def cmd_ask(args, app: Archivist) -> int:
         if isinstance(event, Answer):
             final = event
         elif stream and isinstance(event, Evidence):  # the source first, the checked answer after it
-            _print_quote(event.quote, event.citations)
+            _print_quote(event.quote, event.citations[0].n if event.citations else None)
             quote_printed = True
-    _print_answer(final, quote_printed, bold=sys.stdout.isatty())
+    _print_answer(_shown(final), quote_printed, bold=sys.stdout.isatty())
     return 0
 
 
@@ -690,13 +750,17 @@ def _ask_server(args) -> int:
         raise ArchivistError("--server needs an API token in $ARCHIVIST_TOKEN (make one: archivist tokens create USER)")
     if args.questions or not (args.question or "").strip():
         raise ArchivistError('with --server, ask one question, e.g. archivist ask --server URL "How many days?"')
-    reply = ApiClient(args.server, token).ask(args.question)
+    return _ask_through(ApiClient(args.server, token), args)
+
+
+def _ask_through(client, args) -> int:
+    """One question answered by a server, printed as an answer of this process would be."""
+    shown = {k: v for k, v in client.ask(args.question)["archivist"].items() if k not in ("answer_id", "search_query")}
     if args.json:
-        print(json.dumps(reply, ensure_ascii=False, indent=2))
-        return 0
-    print(reply["content"])
-    for c in reply["archivist"]["citations"]:
-        print(f"[{c['n']}] {c['doc']}" + (f", page {c['page']}" if c.get("page") else ""))
+        shown.pop("closest", None)
+        print(json.dumps(shown, ensure_ascii=False, indent=2))
+    else:
+        _print_answer(shown, False, bold=sys.stdout.isatty())
     return 0
 
 

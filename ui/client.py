@@ -1,10 +1,15 @@
-"""A small client of the HTTP API, for ``archivist ask --server URL``."""
+"""A small client of the HTTP API: ``archivist ask --server URL``, and ``ask`` / ``search`` through
+the server running on this machine (:mod:`ui.presence`)."""
 
 from __future__ import annotations
 
 import httpx
 
 from ui.services import ArchivistError
+
+
+class ServerUnreachable(ArchivistError):
+    """No server answers at that address."""
 
 
 class ApiClient:
@@ -16,8 +21,11 @@ class ApiClient:
 
     def _post(self, path: str, body: dict) -> dict:
         try:
-            r = httpx.post(self.base_url + path, json=body, timeout=self.timeout,
+            r = httpx.post(self.base_url + path, json=body, timeout=httpx.Timeout(self.timeout, connect=2.0),
                            headers={"Authorization": f"Bearer {self.token}"})
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ServerUnreachable(f"cannot reach the API at {self.base_url} ({exc}); is 'archivist serve' or "
+                                    "'archivist api' running there?") from None
         except httpx.HTTPError as exc:
             raise ArchivistError(f"cannot reach the API at {self.base_url} ({exc}); is 'archivist serve' or "
                                  "'archivist api' running there?") from None
@@ -36,5 +44,5 @@ class ApiClient:
         message = data["choices"][0]["message"]
         return {"content": message["content"], "archivist": message["archivist"]}
 
-    def search(self, query: str, k: int = 5) -> list[dict]:
-        return self._post("/search", {"query": query, "k": k})["results"]
+    def search(self, query: str, k: int = 5, doc_prefix: str | None = None) -> list[dict]:
+        return self._post("/search", {"query": query, "k": k, "doc_prefix": doc_prefix})["results"]

@@ -29,9 +29,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_DATA_DIR = Path("archivist-data")
-#: ARCHIVIST_* variables that are not settings: the settings file's name, and the API token
-#: that ``archivist ask --server`` sends
-NOT_SETTINGS = {"ARCHIVIST_CONFIG", "ARCHIVIST_TOKEN"}
+#: ARCHIVIST_* variables that are not settings: the settings file's name, the API token that
+#: ``archivist ask --server`` sends, and the secret a server hands its API child (ui.presence)
+NOT_SETTINGS = {"ARCHIVIST_CONFIG", "ARCHIVIST_TOKEN", "ARCHIVIST_OPERATOR_SECRET"}
 
 
 @dataclass

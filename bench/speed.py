@@ -1,0 +1,288 @@
+"""How fast Archivist is on this machine's CPU, in one run with nothing else running:
+
+    .venv/bin/python bench/speed.py [--skip-ingest]
+
+- generation: tokens/s and time to the first token of SmolLM2-135M on each installed runtime
+  (llama.cpp, transformers), on a real answer prompt (a data-samples question and its 5 passages);
+- embedding: chunks/s of contoso-hr's chunks through sentence-transformers (torch fp32, the
+  ingestion path) and through retrieval.bert_numpy (the path of a cold query), and the pure
+  embedding time of all of contoso-hr's chunks, against the wall time of `archivist ingest`
+  of the same folder (the whole command, a fresh index);
+- answers as the web app makes them (Answerer.stream, models loaded): p50/p95 of the whole
+  answer and of the first visible words (the quote card), on data-samples' questions;
+- the command line: `archivist ask` wall time cold (no server) and with `archivist api` running
+  (answered by its warm models), and the server's resident memory with both models loaded;
+- 8 concurrent askers through the API: p50/p95 per answer, and errors.
+
+Writes bench/results/speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, load_jsonl, percentile  # noqa: E402
+
+SAMPLES = ROOT / "data-samples"
+CONTOSO = ROOT.parent / "shared" / "eval" / "contoso-hr" / "docs"
+QUESTION = "How many weeks of paid parental leave does the other parent get?"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(data: Path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVIST_")}
+    env.update(PYTHONPATH=str(ROOT), ARCHIVIST_DATA_DIR=str(data), ARCHIVIST_ACCESS__DEFAULT="everyone",
+               ARCHIVIST_API__RATE_PER_MINUTE="0", HF_HUB_OFFLINE="1", **extra)
+    return env
+
+
+def _cli(env: dict, cwd: Path, *argv: str, timeout: float = 1800) -> tuple[float, subprocess.CompletedProcess]:
+    started = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "ui.cli", *argv], env=env, cwd=cwd, capture_output=True, text=True,
+                         timeout=timeout)
+    if run.returncode != 0:
+        raise SystemExit(f"archivist {' '.join(argv)} failed: {run.stderr[-2000:]}")
+    return time.perf_counter() - started, run
+
+
+# -- generation -------------------------------------------------------------------------------------
+def _answer_prompt(app) -> list[dict]:
+    from qa.prompt import build_messages
+
+    hits = app.search(app.operator(), QUESTION, 5)
+    return build_messages(QUESTION, [h.chunk for h in hits])
+
+
+def bench_generation(messages: list[dict], runs: int = 5, max_tokens: int = 64) -> dict:
+    from qa import LlamaCppGenerator, TransformersGenerator
+    from qa.generators import llama_cpp_available
+
+    def transformers_tokens(gen, text):
+        return len(gen.load()[0](text, add_special_tokens=False)["input_ids"])
+
+    def llama_tokens(gen, text):
+        return len(gen.load()[0].tokenize(text.encode(), add_bos=False))
+
+    runtimes = {"transformers": (lambda: TransformersGenerator(cache_dir=ROOT / ".bench-cache" / "models"),
+                                 transformers_tokens)}
+    if llama_cpp_available():
+        runtimes = {"llama.cpp": (LlamaCppGenerator, llama_tokens), **runtimes}
+    out = {}
+    for name, (make, count_tokens) in runtimes.items():
+        gen = make()
+        started = time.perf_counter()
+        gen.load()
+        load_s = time.perf_counter() - started
+        firsts, rates = [], []
+        for _ in range(runs):
+            started = time.perf_counter()
+            first, pieces = None, []
+            for piece in gen.stream(messages, max_tokens=max_tokens):
+                first = first if first is not None else time.perf_counter() - started
+                pieces.append(piece)
+            total = time.perf_counter() - started
+            tokens = count_tokens(gen, "".join(pieces))
+            firsts.append(first or total)
+            rates.append((tokens - 1) / max(total - (first or 0), 1e-9))
+        out[name] = {"load_s": round(load_s, 2), "first_token_s_median": round(statistics.median(firsts), 3),
+                     "tokens_per_s_median": round(statistics.median(rates), 1), "runs": runs, "max_tokens": max_tokens}
+        print(f"generation {name}: {out[name]}", flush=True)
+    return out
+
+
+# -- embedding --------------------------------------------------------------------------------------
+def bench_embedding(chunks: list[str]) -> dict:
+    from retrieval import SentenceTransformerEmbedder
+    from retrieval.bert_numpy import NumpyBert
+    from retrieval.embedder import packaged_minilm_path
+
+    emb = SentenceTransformerEmbedder()
+    emb._load()
+    emb.embed(chunks[:32])  # warm
+    started = time.perf_counter()
+    emb.embed(chunks)
+    torch_s = time.perf_counter() - started
+    light = NumpyBert(packaged_minilm_path())
+    sample = chunks[:96]
+    light.encode(sample[:8])
+    started = time.perf_counter()
+    light.encode(sample)
+    numpy_s = time.perf_counter() - started
+    out = {"chunks": len(chunks), "pure_embedding_s": round(torch_s, 2),
+           "torch_fp32_chunks_per_s": round(len(chunks) / torch_s, 1),
+           "numpy_chunks_per_s": round(len(sample) / numpy_s, 1)}
+    print(f"embedding: {out}", flush=True)
+    return out
+
+
+def _chunks_of(index_dir: Path) -> list[str]:
+    """The texts the index embedded for its live chunks (title and section with the text)."""
+    import sqlite3
+
+    from retrieval.indexed_text import doc_title, indexed_text
+
+    with sqlite3.connect(index_dir / "archivist.sqlite") as db:
+        rows = db.execute("SELECT doc, section, text FROM chunks WHERE removed_gen IS NULL ORDER BY vid").fetchall()
+    return [indexed_text(doc_title(doc), section, text) for doc, section, text in rows]
+
+
+# -- answers as the web app makes them ---------------------------------------------------------------
+def bench_answers(app) -> dict:
+    from qa import Answer, Evidence
+
+    questions = [q["question"] for q in load_jsonl(SAMPLES / "questions.jsonl")]
+    who = app.operator()
+    list(app.stream(who, questions[0]))  # warm
+    first, whole = [], []
+    for q in questions:
+        started = time.perf_counter()
+        seen = None
+        for event in app.stream(who, q):
+            if seen is None and isinstance(event, (Evidence, Answer)):
+                seen = time.perf_counter() - started
+        whole.append(time.perf_counter() - started)
+        first.append(seen if seen is not None else whole[-1])
+    out = {"questions": len(questions), "answer_p50_s": round(percentile(whole, 50), 3),
+           "answer_p95_s": round(percentile(whole, 95), 3), "first_words_p50_s": round(percentile(first, 50), 3),
+           "first_words_p95_s": round(percentile(first, 95), 3)}
+    print(f"answers (web path): {out}", flush=True)
+    return out
+
+
+# -- the command line, the server, concurrency --------------------------------------------------------
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB."""
+    total = 0
+    pids = [pid]
+    while pids:
+        p = pids.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+            pids += [int(c) for c in children]
+        except OSError:
+            continue
+    return round(total / 1024, 1)
+
+
+def bench_cli_and_server(env: dict, cwd: Path, runs: int = 3, askers: int = 8, rounds: int = 4) -> dict:
+    import httpx
+
+    cold = [_cli(env, cwd, "ask", QUESTION, "--local", "--json")[0] for _ in range(runs)]
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        card = Path(env["ARCHIVIST_DATA_DIR"]) / "server.json"
+        _wait_for(proc, port, card)
+        secret = json.loads(card.read_text())["server"]["secret"]
+        headers = {"Authorization": f"Bearer {secret}"}
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        body = {"model": "archivist", "messages": [{"role": "user", "content": QUESTION}]}
+        httpx.post(url, json=body, headers=headers, timeout=300).raise_for_status()  # warm: both models loaded
+        time.sleep(5)  # the warm-up thread loads the generator too
+        rss = _rss_mb(proc.pid)
+        warm = [_cli(env, cwd, "ask", QUESTION, "--json")[0] for _ in range(runs)]
+        questions = [q["question"] for q in load_jsonl(SAMPLES / "questions.jsonl")]
+        times, errors = [], []
+
+        def asker(i: int) -> None:
+            with httpx.Client(timeout=300) as client:
+                for r in range(rounds):
+                    q = questions[(i * rounds + r) % len(questions)]
+                    started = time.perf_counter()
+                    reply = client.post(url, headers=headers, json={"model": "archivist",
+                                                                    "messages": [{"role": "user", "content": q}]})
+                    times.append(time.perf_counter() - started)
+                    if reply.status_code != 200:
+                        errors.append(reply.status_code)
+
+        threads = [threading.Thread(target=asker, args=(i,)) for i in range(askers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    out = {"cli_ask_cold_s_median": round(statistics.median(cold), 2),
+           "cli_ask_with_server_s_median": round(statistics.median(warm), 2),
+           "server_rss_mb": rss,
+           "concurrent_askers": askers, "concurrent_answers": len(times),
+           "concurrent_p50_s": round(percentile(times, 50), 2), "concurrent_p95_s": round(percentile(times, 95), 2),
+           "concurrent_errors": len(errors)}
+    print(f"command line and server: {out}", flush=True)
+    return out
+
+
+def _wait_for(proc, port: int, card: Path, limit_s: float = 180) -> None:
+    """Until the API answers on ``port`` and has written its card."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0 and card.exists():
+                return
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the API did not start: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip-ingest", action="store_true", help="leave out the contoso-hr ingestion and embedding")
+    args = parser.parse_args()
+    from ui.services import Archivist
+    from ui.settings import load_settings
+
+    tmp = Path(tempfile.mkdtemp())
+    results: dict = {"machine": f"{os.cpu_count()} cores", "when": time.strftime("%Y-%m-%d %H:%M")}
+    try:
+        env = _env(tmp / "data")
+        ingest_s, _ = _cli(env, tmp, "ingest", str(SAMPLES / "docs"), "--no-progress")
+        results["data_samples_ingest_s"] = round(ingest_s, 2)
+        results["cli"] = bench_cli_and_server(env, tmp)
+        app = Archivist(load_settings(env=env))
+        results["answers"] = bench_answers(app)
+        results["generation"] = bench_generation(_answer_prompt(app))
+        app.close()
+        if not args.skip_ingest and CONTOSO.is_dir():
+            cenv = _env(tmp / "contoso", ARCHIVIST_ANSWER__CALIBRATE_AFTER_INGEST="false")
+            wall, _ = _cli(cenv, tmp, "ingest", str(CONTOSO), "--no-progress")
+            chunks = _chunks_of(tmp / "contoso" / "index")
+            results["embedding"] = bench_embedding(chunks)
+            results["ingest"] = {"set": "contoso-hr", "wall_s": round(wall, 2), "chunks": len(chunks),
+                                 "over_pure_embedding": round(wall / results["embedding"]["pure_embedding_s"], 2)}
+            print(f"ingest: {results['ingest']}", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out = ROOT / "bench" / "results" / "speed.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
