@@ -1,6 +1,6 @@
 """How fast Archivist is on this machine's CPU, in one run with nothing else running:
 
-    .venv/bin/python bench/speed.py [--skip-ingest]
+    .venv/bin/python bench/speed.py [--parts cli answers generation ingest]
 
 - generation: tokens/s and time to the first token of SmolLM2-135M on each installed runtime
   (llama.cpp, transformers), on a real answer prompt (a data-samples question and its 5 passages);
@@ -40,6 +40,7 @@ from bench.common import ROOT, load_jsonl, percentile  # noqa: E402
 SAMPLES = ROOT / "data-samples"
 CONTOSO = ROOT.parent / "shared" / "eval" / "contoso-hr" / "docs"
 QUESTION = "How many weeks of paid parental leave does the other parent get?"
+PARTS = ("cli", "answers", "generation", "ingest")
 
 
 def _free_port() -> int:
@@ -65,14 +66,23 @@ def _cli(env: dict, cwd: Path, *argv: str, timeout: float = 1800) -> tuple[float
 
 
 # -- generation -------------------------------------------------------------------------------------
-def _answer_prompt(app) -> list[dict]:
+def _phrasing_prompts(app, n: int = 8) -> list[list[dict]]:
+    """What the model is handed when it phrases a short answer (answer.phrasing = "model"): the
+    question and the quote of its answer; one prompt per sample question, so no run reuses the
+    previous one's evaluated prompt."""
+    from qa.answer import Passage
     from qa.prompt import build_messages
 
-    hits = app.search(app.operator(), QUESTION, 5)
-    return build_messages(QUESTION, [h.chunk for h in hits])
+    prompts = []
+    for q in [q["question"] for q in load_jsonl(SAMPLES / "questions.jsonl") if q["answerable"]][:n]:
+        ans = app.ask(app.operator(), q)
+        if ans.citations:
+            c = ans.citations[0]
+            prompts.append(build_messages(q, [Passage(1, c.chunk, ans.quote, c.score)]))
+    return prompts
 
 
-def bench_generation(messages: list[dict], runs: int = 5, max_tokens: int = 64) -> dict:
+def bench_generation(prompts: list[list[dict]], max_tokens: int = 64) -> dict:
     from qa import LlamaCppGenerator, TransformersGenerator
     from qa.generators import llama_cpp_available
 
@@ -93,7 +103,7 @@ def bench_generation(messages: list[dict], runs: int = 5, max_tokens: int = 64) 
         gen.load()
         load_s = time.perf_counter() - started
         firsts, rates = [], []
-        for _ in range(runs):
+        for messages in prompts:
             started = time.perf_counter()
             first, pieces = None, []
             for piece in gen.stream(messages, max_tokens=max_tokens):
@@ -104,7 +114,10 @@ def bench_generation(messages: list[dict], runs: int = 5, max_tokens: int = 64) 
             firsts.append(first or total)
             rates.append((tokens - 1) / max(total - (first or 0), 1e-9))
         out[name] = {"load_s": round(load_s, 2), "first_token_s_median": round(statistics.median(firsts), 3),
-                     "tokens_per_s_median": round(statistics.median(rates), 1), "runs": runs, "max_tokens": max_tokens}
+                     "first_token_s_max": round(max(firsts), 3),
+                     "tokens_per_s_median": round(statistics.median(rates), 1), "prompts": len(prompts),
+                     "prompt_tokens_median": statistics.median(count_tokens(gen, m[-1]["content"]) for m in prompts),
+                     "max_tokens": max_tokens}
         print(f"generation {name}: {out[name]}", flush=True)
     return out
 
@@ -147,7 +160,7 @@ def _chunks_of(index_dir: Path) -> list[str]:
 
 # -- answers as the web app makes them ---------------------------------------------------------------
 def bench_answers(app) -> dict:
-    from qa import Answer, Evidence
+    from ui.services import Answer, Evidence
 
     questions = [q["question"] for q in load_jsonl(SAMPLES / "questions.jsonl")]
     who = app.operator()
@@ -253,7 +266,7 @@ def _wait_for(proc, port: int, card: Path, limit_s: float = 180) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--skip-ingest", action="store_true", help="leave out the contoso-hr ingestion and embedding")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="what to measure (default: all)")
     args = parser.parse_args()
     from ui.services import Archivist
     from ui.settings import load_settings
@@ -264,12 +277,15 @@ def main() -> None:
         env = _env(tmp / "data")
         ingest_s, _ = _cli(env, tmp, "ingest", str(SAMPLES / "docs"), "--no-progress")
         results["data_samples_ingest_s"] = round(ingest_s, 2)
-        results["cli"] = bench_cli_and_server(env, tmp)
+        if "cli" in args.parts:
+            results["cli"] = bench_cli_and_server(env, tmp)
         app = Archivist(load_settings(env=env))
-        results["answers"] = bench_answers(app)
-        results["generation"] = bench_generation(_answer_prompt(app))
+        if "answers" in args.parts:
+            results["answers"] = bench_answers(app)
+        if "generation" in args.parts:
+            results["generation"] = bench_generation(_phrasing_prompts(app))
         app.close()
-        if not args.skip_ingest and CONTOSO.is_dir():
+        if "ingest" in args.parts and CONTOSO.is_dir():
             cenv = _env(tmp / "contoso", ARCHIVIST_ANSWER__CALIBRATE_AFTER_INGEST="false")
             wall, _ = _cli(cenv, tmp, "ingest", str(CONTOSO), "--no-progress")
             chunks = _chunks_of(tmp / "contoso" / "index")
@@ -280,6 +296,8 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     out = ROOT / "bench" / "results" / "speed.json"
+    if set(args.parts) != set(PARTS) and out.exists():  # a partial run updates its parts only
+        results = {**json.loads(out.read_text()), **results}
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
 
