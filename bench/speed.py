@@ -4,10 +4,11 @@
 
 - generation: tokens/s and time to the first token of SmolLM2-135M on each installed runtime
   (llama.cpp, transformers), on a real answer prompt (a data-samples question and its 5 passages);
-- embedding: chunks/s of contoso-hr's chunks through sentence-transformers (torch fp32, the
-  ingestion path) and through retrieval.bert_numpy (the path of a cold query), and the pure
+- embedding: chunks/s of contoso-hr's chunks through retrieval.bert on torch (the ingestion path),
+  on numpy (the path of a cold query) and through sentence-transformers itself, and the pure
   embedding time of all of contoso-hr's chunks, against the wall time of `archivist ingest`
-  of the same folder (the whole command, a fresh index);
+  of the same folder (the whole command, a fresh index, no calibration), and the LangChain tutorial
+  pipeline as a whole command on the same folder (with the bench extra installed);
 - answers as the web app makes them (Answerer.stream, models loaded): p50/p95 of the whole
   answer and of the first visible words (the quote card), on data-samples' questions;
 - the command line: `archivist ask` wall time cold (no server) and with `archivist api` running
@@ -124,24 +125,26 @@ def bench_generation(prompts: list[list[dict]], max_tokens: int = 64) -> dict:
 
 # -- embedding --------------------------------------------------------------------------------------
 def bench_embedding(chunks: list[str]) -> dict:
+    """chunks/s per runtime: MiniLM computed here on torch (what ingestion uses) and on numpy (a
+    cold query's path, on a sample), and sentence-transformers itself; pure embedding time = torch."""
     from retrieval import SentenceTransformerEmbedder
-    from retrieval.bert_numpy import NumpyBert
+    from retrieval.bert import BertEncoder
     from retrieval.embedder import packaged_minilm_path
 
-    emb = SentenceTransformerEmbedder()
-    emb._load()
-    emb.embed(chunks[:32])  # warm
-    started = time.perf_counter()
-    emb.embed(chunks)
-    torch_s = time.perf_counter() - started
-    light = NumpyBert(packaged_minilm_path())
+    def rate(encode, texts) -> float:
+        encode(texts[:16])  # warm
+        started = time.perf_counter()
+        encode(texts)
+        return time.perf_counter() - started
+
+    torch_s = rate(BertEncoder(packaged_minilm_path(), runtime="torch").encode, chunks)
+    st = SentenceTransformerEmbedder()._load()
+    st_s = rate(lambda t: st.encode(t, batch_size=32, normalize_embeddings=True), chunks)
     sample = chunks[:96]
-    light.encode(sample[:8])
-    started = time.perf_counter()
-    light.encode(sample)
-    numpy_s = time.perf_counter() - started
+    numpy_s = rate(BertEncoder(packaged_minilm_path(), runtime="numpy").encode, sample)
     out = {"chunks": len(chunks), "pure_embedding_s": round(torch_s, 2),
-           "torch_fp32_chunks_per_s": round(len(chunks) / torch_s, 1),
+           "torch_chunks_per_s": round(len(chunks) / torch_s, 1),
+           "sentence_transformers_chunks_per_s": round(len(chunks) / st_s, 1),
            "numpy_chunks_per_s": round(len(sample) / numpy_s, 1)}
     print(f"embedding: {out}", flush=True)
     return out
@@ -252,6 +255,24 @@ def bench_cli_and_server(env: dict, cwd: Path, runs: int = 3, askers: int = 8, r
     return out
 
 
+def _langchain_command(env: dict, cwd: Path) -> float | None:
+    """The LangChain tutorial pipeline (PyPDFLoader, RecursiveCharacterTextSplitter 1000/200, the
+    same MiniLM through sentence-transformers, FAISS) on contoso-hr as a whole command, process start
+    included, as `archivist ingest` is timed; None without the bench extra (pip install -e '.[bench]')."""
+    import importlib.util
+
+    if importlib.util.find_spec("langchain_community") is None or importlib.util.find_spec("pypdf") is None:
+        print("ingest: the LangChain baseline needs the bench extra (pip install -e '.[bench]')", flush=True)
+        return None
+    code = ("import sys; from pathlib import Path; from bench.ingest_speed import run_langchain; "
+            "from retrieval import SentenceTransformerEmbedder; "
+            "run_langchain(Path(sys.argv[1]), SentenceTransformerEmbedder())")
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-W", "ignore", "-c", code, str(CONTOSO)], env=env, cwd=cwd, check=True,
+                   capture_output=True, timeout=1800)
+    return round(time.perf_counter() - started, 2)
+
+
 def _wait_for(proc, port: int, card: Path, limit_s: float = 180) -> None:
     """Until the API answers on ``port`` and has written its card."""
     deadline = time.monotonic() + limit_s
@@ -292,6 +313,10 @@ def main() -> None:
             results["embedding"] = bench_embedding(chunks)
             results["ingest"] = {"set": "contoso-hr", "wall_s": round(wall, 2), "chunks": len(chunks),
                                  "over_pure_embedding": round(wall / results["embedding"]["pure_embedding_s"], 2)}
+            baseline = _langchain_command(cenv, tmp)
+            if baseline is not None:
+                results["ingest"]["langchain_tutorial_wall_s"] = baseline
+                results["ingest"]["faster_than_langchain"] = round(baseline / wall, 2)
             print(f"ingest: {results['ingest']}", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -141,6 +141,23 @@ class _Prepared:
     reuse_from: str | None = None  # a committed document with the same content
 
 
+def _load_in_background(embedder) -> None:
+    """Start loading the embedder's batch runtime (torch: a couple of seconds) in a thread, so
+    that it is ready when the first parsed file's chunks are; a failure shows when it is used."""
+    load = getattr(embedder, "load", None)
+    if load is None or getattr(embedder, "loaded", True):
+        return
+    import threading
+
+    def run():
+        try:
+            load()
+        except Exception:  # reported by the embedding that needs it
+            pass
+
+    threading.Thread(target=run, name="archivist-load-embedder", daemon=True).start()
+
+
 class _ParseAhead:
     """What to do with each source, in order, prepared (hashed, parsed) up to two files ahead in
     a thread, so the parser process works while this one loads the model and embeds. It starts
@@ -285,6 +302,7 @@ class Ingestor:
                 if d not in current and any(d.startswith(p) for p in sync_prefixes)
             )
         ahead = _ParseAhead(sources, lambda src: self._prepare(src, known, manifest, by_hash, force))
+        _load_in_background(self.index.embedder)  # while the first files are parsed
         try:
             any_work = progress and (force or any(_may_change(s, manifest) for s in sources))
             self._run_files(sources, gone, ahead, known, report, progress, on_file, any_work, sync_prefixes is not None,

@@ -61,8 +61,9 @@ def _serve() -> None:  # runs in the worker process
     while True:
         try:
             path, ocr, limits = _read(inp)
-        except EOFError:
-            return
+        except EOFError:  # the job is done: every answer was sent; skip tearing the parsers' modules down
+            out.flush()
+            os._exit(0)
         if not limited:
             _limit_memory(limits.parser_memory_mb)  # after the imports: the limit is for what a file costs
             limited = True

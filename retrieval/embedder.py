@@ -7,6 +7,7 @@ refuses to mix vectors from two spaces.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 from pathlib import Path
@@ -46,19 +47,21 @@ def packaged_minilm_path() -> Path:
 
 _MODEL_CACHE: dict[str, object] = {}
 _CACHE_LOCK = threading.Lock()
-_LIGHT_LOCK = threading.Lock()  # apart: a query need not wait while a server warms sentence-transformers up
+_LIGHT_LOCK = threading.Lock()  # apart: a query need not wait while a server warms the batch runtime up
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model from a local directory, loaded on first use.
+    """A sentence-embedding model from a local folder in sentence-transformers' layout, loaded on
+    first use.
 
-    Until it is loaded, a few texts at a time (a query, a question's sentences) and token counts
-    go through :mod:`retrieval.bert_numpy` where the model has its shape (all-MiniLM-L6-v2 does):
-    the same vectors, without the seconds torch takes to import. Large batches, and everything
-    once the model is loaded (a server warms it up), go through sentence-transformers.
+    A BERT model mean-pooled to unit length (all-MiniLM-L6-v2 is one) is computed by
+    :mod:`retrieval.bert`: a few texts at a time (a query, a question's sentences) on numpy while
+    nothing heavier is loaded, so a command-line question never imports torch; batches on torch,
+    without sentence-transformers and transformers (a 2 s start instead of 8 s). Any other model
+    goes through sentence-transformers. The vectors are the same either way.
     """
 
-    #: batches up to this size go through numpy while sentence-transformers is not loaded
+    #: batches up to this size go through numpy while the torch runtime is not loaded
     small_batch = 64
 
     def __init__(self, model: str = DEFAULT_EMBEDDER, *, batch_size: int = 32, threads: int | None = None):
@@ -74,115 +77,110 @@ class SentenceTransformerEmbedder:
                     f"{DEFAULT_EMBEDDER!r}."
                 )
             self.name = f"local:{path.resolve().name}"
+        from retrieval import bert
+
         self.path = path
         self.batch_size = batch_size
         self.threads = threads
-        self._model = None
-        self._dim: int | None = None
+        self.computed_here = bert.supports(path)  # else sentence-transformers computes it
         self._max: int | None = None
-        self._light = None  # the numpy encoder, where the model has its shape (False: it has not)
+        self._resolved = str(path.resolve())
+        self._encoders: dict = {}  # runtime -> encoder, once this embedder has used it
 
     # -- loading ---------------------------------------------------------------
+    def _key(self, runtime: str) -> str:
+        return f"{runtime}:{self._resolved}"
+
+    def _encoder(self, runtime: str):
+        """This model on ``runtime`` ("numpy" or "torch", retrieval.bert), loaded once per process."""
+        found = self._encoders.get(runtime)
+        return found if found is not None else self._load_encoder(runtime)
+
+    def _load_encoder(self, runtime: str):
+        from retrieval import bert
+
+        key = self._key(runtime)
+        window = self.max_tokens
+        with _LIGHT_LOCK if runtime == "numpy" else _CACHE_LOCK:
+            encoder = _MODEL_CACHE.get(key)
+            if encoder is None:
+                encoder = bert.BertEncoder(self.path, runtime=runtime, max_tokens=window,
+                                           batch_size=None if runtime == "numpy" else self.batch_size,
+                                           threads=self.threads)
+                _MODEL_CACHE[key] = encoder
+        self._encoders[runtime] = encoder
+        return encoder
+
     def _load(self):
-        if self._model is None:
-            key = str(self.path.resolve())
-            with _CACHE_LOCK:
-                model = _MODEL_CACHE.get(key)
-                if model is None:
-                    import os
+        """The sentence-transformers model (models :mod:`retrieval.bert` does not compute, and
+        baselines that want sentence-transformers itself)."""
+        key = self._key("sentence-transformers")
+        with _CACHE_LOCK:
+            model = _MODEL_CACHE.get(key)
+            if model is None:
+                import os
 
-                    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
-                        os.environ.setdefault(var, "1")
-                    from sentence_transformers import SentenceTransformer
+                for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
+                    os.environ.setdefault(var, "1")
+                from sentence_transformers import SentenceTransformer
 
-                    if self.threads:
-                        import torch
+                if self.threads:
+                    import torch
 
-                        torch.set_num_threads(self.threads)
-                    try:
-                        from transformers.utils import logging as hf_logging
+                    torch.set_num_threads(self.threads)
+                try:
+                    from transformers.utils import logging as hf_logging
 
-                        hf_logging.disable_progress_bar()
-                    except ImportError:  # pragma: no cover
-                        pass
-                    model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
-                    _MODEL_CACHE[key] = model
-            self._model = model
-            get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-            self._dim = int(get_dim())
-            self._max = int(model.max_seq_length)
-        return self._model
+                    hf_logging.disable_progress_bar()
+                except ImportError:  # pragma: no cover
+                    pass
+                model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+                _MODEL_CACHE[key] = model
+        return model
 
-    def _numpy(self):
-        """The numpy encoder of this model, or None where it does not fit it."""
-        if self._light is None:
-            from retrieval import bert_numpy
-
-            window = self.max_tokens if bert_numpy.supports(self.path) else None
-            with _LIGHT_LOCK:
-                key = "numpy:" + str(self.path.resolve())
-                light = _MODEL_CACHE.get(key)
-                if light is None:
-                    light = bert_numpy.NumpyBert(self.path, max_tokens=window) if window else False
-                    _MODEL_CACHE[key] = light
-            self._light = light
-        return self._light or None
+    def load(self) -> None:
+        """Load what large batches run on (a server warms it up; ingestion needs it)."""
+        self._encoder("torch") if self.computed_here else self._load()
 
     @property
     def loaded(self) -> bool:
-        """Whether sentence-transformers holds the model (here, or for another embedder of this process)."""
-        if self._model is None and str(self.path.resolve()) in _MODEL_CACHE:
-            self._load()  # loaded already: only taken over
-        return self._model is not None
+        """Whether the batch runtime is loaded in this process."""
+        return self._key("torch" if self.computed_here else "sentence-transformers") in _MODEL_CACHE
 
     @property
     def dim(self) -> int:
-        if self._dim is None and not self.loaded and self._numpy() is not None:
-            return self._numpy().dim
-        self._load()
-        return int(self._dim)  # type: ignore[arg-type]
+        if self.computed_here:
+            return int(json.loads((self.path / "config.json").read_text())["hidden_size"])
+        model = self._load()
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get_dim())
 
     @property
     def max_tokens(self) -> int:
-        if self._max is not None:
-            return self._max
-        if self._model is None:
+        if self._max is None:
             # read it from the model's config: knowing the window must not cost loading the model
-            import json
-
-            cfg = self.path / "sentence_bert_config.json"
             try:
-                self._max = int(json.loads(cfg.read_text())["max_seq_length"])
-                return self._max
+                self._max = int(json.loads((self.path / "sentence_bert_config.json").read_text())["max_seq_length"])
             except (OSError, KeyError, ValueError):
-                pass
-        self._load()
-        return int(self._max)  # type: ignore[arg-type]
-
-    @property
-    def tokenizer(self):
-        return self._load().tokenizer
+                self._max = int(self._load().max_seq_length)
+        return self._max
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for ``text``, special tokens included."""
-        light = self._numpy() if not self.loaded else None
-        if light is not None:
-            return light.count_tokens(text)
-        return len(self.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+        if self.computed_here:
+            runtime = "torch" if self.loaded else "numpy"
+            return self._encoder(runtime).count_tokens(text)
+        tok = self._load().tokenizer
+        return len(tok(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if len(texts) <= self.small_batch and not self.loaded and self._numpy() is not None:
-            return self._numpy().encode(texts)
-        model = self._load()
-        vecs = model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
+        if self.computed_here:
+            small = len(texts) <= self.small_batch and not self.loaded
+            return self._encoder("numpy" if small else "torch").encode(texts)
+        vecs = self._load().encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=progress)
         return np.asarray(vecs, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:

@@ -59,7 +59,7 @@ def minilm():
     from retrieval import SentenceTransformerEmbedder
 
     emb = SentenceTransformerEmbedder()
-    emb._load()
+    emb.load()
     return emb
 
 

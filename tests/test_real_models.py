@@ -54,21 +54,24 @@ def test_semantic_match_without_shared_words(real_index):
     assert hits[0].chunk.doc == "hr/code-of-conduct.html"
 
 
-def test_the_numpy_encoder_gives_sentence_transformers_vectors_and_token_counts(minilm):
-    """A command-line question embeds through retrieval.bert_numpy (no torch import): its vectors
-    and token counts are those of the loaded model, accents, long texts and empty ones included."""
+def test_both_runtimes_give_sentence_transformers_vectors_and_token_counts(minilm):
+    """MiniLM computed here (retrieval.bert: numpy for a cold query, torch for batches) gives the
+    vectors and token counts of sentence-transformers itself, accents, long and empty texts included."""
     import numpy as np
 
-    from retrieval import bert_numpy
+    from retrieval import bert
     from retrieval.embedder import packaged_minilm_path
 
-    assert bert_numpy.supports(packaged_minilm_path())
-    light = bert_numpy.NumpyBert(packaged_minilm_path())
+    assert minilm.computed_here and bert.supports(packaged_minilm_path())
     texts = ["How many days of paid annual leave does an employee get?", "x", "",
              "Naïve café résumé — Q3 2023, €1,200.50", "Every employee receives 25 days. " * 60]
-    ours, theirs = light.encode(texts), minilm.embed(texts)
-    assert np.abs(ours - theirs).max() < 1e-4
-    assert [light.count_tokens(t) for t in texts] == [minilm.count_tokens(t) for t in texts]
+    reference = minilm._load()  # sentence-transformers
+    theirs = reference.encode(texts, normalize_embeddings=True)
+    counts = [len(reference.tokenizer(t, add_special_tokens=True, truncation=False)["input_ids"]) for t in texts]
+    for runtime in bert.RUNTIMES:
+        ours = bert.BertEncoder(packaged_minilm_path(), runtime=runtime)
+        assert np.abs(ours.encode(texts) - theirs).max() < 1e-4, runtime
+        assert [ours.count_tokens(t) for t in texts] == counts, runtime
 
 
 def test_a_cold_question_on_the_command_line_does_not_load_torch(real_index, tmp_path):
