@@ -43,6 +43,25 @@ _CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _LEGACY_ODF = {".odp": "presentation", ".ods": "spreadsheet"}
 
 
+def needs_unstructured(path: Path) -> bool:
+    """Whether this file is parsed through unstructured (office, web, markup, mail), whose first use
+    in a process costs seconds (its imports, the spaCy model): see :func:`warm_up`."""
+    ext = Path(path).suffix.lower()
+    return ext in SUPPORTED and ext not in {".pdf"} | TEXT | PLAIN | DATA
+
+
+def warm_up() -> None:
+    """Import unstructured and load its spaCy model now (the parser process does it in a thread
+    when a job holds such files, while it parses the others and the embedder loads)."""
+    from ingest._offline import prepare_offline
+
+    prepare_offline()
+    from unstructured.nlp import tokenize
+    from unstructured.partition.auto import partition  # noqa: F401
+
+    tokenize._get_nlp()
+
+
 def is_supported(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED
 

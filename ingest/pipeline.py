@@ -301,8 +301,13 @@ class Ingestor:
                 d for d in set(known) | set(manifest)
                 if d not in current and any(d.startswith(p) for p in sync_prefixes)
             )
+        changed = [s.path for s in sources if force or _may_change(s, manifest)]
+        prepare = getattr(self.parser, "prepare_for", None)
+        if prepare is not None and changed:
+            prepare(changed)  # the parser process starts (and warms what these files need) at once
         ahead = _ParseAhead(sources, lambda src: self._prepare(src, known, manifest, by_hash, force))
-        _load_in_background(self.index.embedder)  # while the first files are parsed
+        if changed:
+            _load_in_background(self.index.embedder)  # while the first files are parsed
         try:
             any_work = progress and (force or any(_may_change(s, manifest) for s in sources))
             self._run_files(sources, gone, ahead, known, report, progress, on_file, any_work, sync_prefixes is not None,

@@ -43,7 +43,7 @@ def _read(stream):
     return pickle.loads(_read_exact(stream, n))
 
 
-def _serve() -> None:  # runs in the worker process
+def _serve(warm: bool = False) -> None:  # runs in the worker process
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints from parsers must not corrupt the protocol
     inp = sys.stdin.buffer
@@ -57,6 +57,12 @@ def _serve() -> None:  # runs in the worker process
     warnings.filterwarnings("ignore")
     from ingest.partition import parse_file
 
+    if warm:  # while the first files are parsed: the seconds unstructured's first use costs
+        import threading
+
+        from ingest.partition import warm_up
+
+        threading.Thread(target=_quietly, args=(warm_up,), name="archivist-warm-parsers", daemon=True).start()
     limited = False
     while True:
         try:
@@ -76,6 +82,13 @@ def _serve() -> None:  # runs in the worker process
             return  # a process that ran out of memory is not trusted with the next file
         except Exception as exc:  # a parser bug: report it as this file's failure
             _write(out, ("parse_error", ("ParseError", f"parser failed: {type(exc).__name__}: {exc}"[:300])))
+
+
+def _quietly(fn) -> None:
+    try:
+        fn()
+    except Exception:  # the file that needs it reports the failure
+        pass
 
 
 def _limit_memory(memory_mb: int) -> None:
@@ -103,12 +116,22 @@ class Parser:
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
 
-    def _start(self) -> None:
+    def prepare_for(self, paths) -> None:
+        """Start the parser process now, warming the parsers these files need (a job calls it first)."""
+        if not self.isolate:
+            return
+        from ingest.partition import needs_unstructured
+
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._start(warm=any(needs_unstructured(Path(p)) for p in paths))
+
+    def _start(self, warm: bool = False) -> None:
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "ingest.worker"],
+            [sys.executable, "-m", "ingest.worker"] + (["--warm"] if warm else []),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -190,4 +213,4 @@ class Parser:
 
 
 if __name__ == "__main__":
-    _serve()
+    _serve(warm="--warm" in sys.argv[1:])

@@ -1,4 +1,5 @@
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +81,24 @@ def test_parser_timeout_kills_a_hanging_parse(tmp_path, monkeypatch):
             parser.parse(tmp_path / "ok.txt")  # the worker cannot even start in 1 ms
     finally:
         parser.close()
+
+
+def test_a_job_with_markup_starts_the_parser_warming_unstructured(tmp_path):
+    """The parser process starts with the job, and warms unstructured only when a file needs it;
+    a warm parser still parses every kind, and stops at once when the job is done."""
+    from ingest.partition import needs_unstructured
+
+    assert needs_unstructured(Path("a/notes.md")) and needs_unstructured(Path("deck.pptx"))
+    assert not any(needs_unstructured(Path(n)) for n in ("report.pdf", "notes.txt", "data.csv", "app.py"))
+    page = tmp_path / "page.md"
+    page.write_text("# Leave\n\nEvery employee receives 25 days of paid annual leave.\n")
+    (tmp_path / "notes.txt").write_text("Plain notes about the parking rules.\n")
+    for paths, warm in (([tmp_path / "notes.txt"], False), ([page, tmp_path / "notes.txt"], True)):
+        parser = Parser()
+        parser.prepare_for(paths)
+        assert ("--warm" in parser._proc.args) is warm
+        text = " ".join(b.text for p in paths for b in parser.parse(p).blocks)
+        assert "parking" in text and ("25 days" in text) is warm
+        proc = parser._proc
+        parser.close()
+        assert proc.returncode == 0
