@@ -26,3 +26,4 @@ bench: setup
 	$(BIN)/python bench/reindex_speed.py
 	$(BIN)/python bench/first_words.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/speed.py
