@@ -84,6 +84,7 @@ class SentenceTransformerEmbedder:
         self.threads = threads
         self.computed_here = bert.supports(path)  # else sentence-transformers computes it
         self._max: int | None = None
+        self._dim: int | None = None
         self._resolved = str(path.resolve())
         self._encoders: dict = {}  # runtime -> encoder, once this embedder has used it
 
@@ -140,7 +141,10 @@ class SentenceTransformerEmbedder:
 
     def load(self) -> None:
         """Load what large batches run on (a server warms it up; ingestion needs it)."""
-        self._encoder("torch") if self.computed_here else self._load()
+        if self.computed_here:
+            self._encoder("torch")
+        else:
+            self._load()
 
     @property
     def loaded(self) -> bool:
@@ -149,11 +153,14 @@ class SentenceTransformerEmbedder:
 
     @property
     def dim(self) -> int:
-        if self.computed_here:
-            return int(json.loads((self.path / "config.json").read_text())["hidden_size"])
-        model = self._load()
-        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        return int(get_dim())
+        if self._dim is None:
+            if self.computed_here:  # from the config: knowing it must not cost loading the model
+                self._dim = int(json.loads((self.path / "config.json").read_text())["hidden_size"])
+            else:
+                model = self._load()
+                get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+                self._dim = int(get_dim())
+        return self._dim
 
     @property
     def max_tokens(self) -> int:
