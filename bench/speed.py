@@ -3,7 +3,7 @@
     .venv/bin/python bench/speed.py [--parts cli answers generation ingest]
 
 - generation: tokens/s and time to the first token of SmolLM2-135M on each installed runtime
-  (llama.cpp, transformers), on a real answer prompt (a data-samples question and its 5 passages);
+  (llama.cpp with the weights widened to F16, the default, and as shipped; transformers), on a real answer prompt (a data-samples question and its quote);
 - embedding: chunks/s of contoso-hr's chunks through retrieval.bert on torch (the ingestion path),
   on numpy (the path of a cold query) and through sentence-transformers itself, and the pure
   embedding time of all of contoso-hr's chunks, against the wall time of `archivist ingest`
@@ -97,7 +97,9 @@ def bench_generation(prompts: list[list[dict]], max_tokens: int = 64) -> dict:
     runtimes = {"transformers": (lambda: TransformersGenerator(cache_dir=ROOT / ".bench-cache" / "models"),
                                  transformers_tokens)}
     if llama_cpp_available():
-        runtimes = {"llama.cpp": (LlamaCppGenerator, llama_tokens), **runtimes}
+        widened = ROOT / ".bench-cache" / "models" / "runtime"
+        runtimes = {"llama.cpp": (lambda: LlamaCppGenerator(weights="f16", cache_dir=widened), llama_tokens),
+                    "llama.cpp as shipped (Q4_1)": (LlamaCppGenerator, llama_tokens), **runtimes}
     out = {}
     for name, (make, count_tokens) in runtimes.items():
         gen = make()

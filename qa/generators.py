@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import re
 import threading
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Iterator, Protocol
 
 from retrieval.errors import ArchivistError, ConfigError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_GENERATOR = "smollm2-135m"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -324,6 +327,44 @@ def gguf_of(model: str) -> Path:
                       f"{DEFAULT_GENERATOR!r}, a .gguf file, or generator.backend = 'transformers' for a model folder.")
 
 
+#: how llama.cpp holds a GGUF's weights: "f16", every quantised tensor widened to F16 once (the
+#: same values; prompts are read about twice as fast on a CPU, at twice the memory: bench/README.md),
+#: or "as-shipped"
+WEIGHTS = ("f16", "as-shipped")
+_F16 = 1  # llama.cpp's LLAMA_FTYPE_MOSTLY_F16
+
+
+def widened_gguf(source: Path, cache_dir: Path) -> Path:
+    """``source`` with its quantised tensors widened to F16 (llama.cpp's own quantize), kept in
+    ``cache_dir`` under a name that changes with the source's size and time, so a new version
+    is widened again. Made once (about 2 s for SmolLM2-135M); two processes may race, the
+    second rename wins with the same bytes."""
+    stat = source.stat()
+    stem = source.parent.name if source.name == "model.gguf" else source.stem
+    target = Path(cache_dir) / f"{stem}-{stat.st_size}-{int(stat.st_mtime)}.f16.gguf"
+    if target.is_file():
+        return target
+    import llama_cpp
+    from llama_cpp import _logger
+
+    _logger.set_verbose(False)  # quantize logs every tensor otherwise
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = _F16
+    params.allow_requantize = True
+    params.nthread = _cores()
+    try:
+        failed = llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), params)
+        if failed:
+            raise GeneratorError(f"llama.cpp could not widen {source} to F16 (code {failed})")
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    log.info("generator: %s widened to F16 for llama.cpp in %s", source.name, target)
+    return target
+
+
 def _cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -333,10 +374,17 @@ def _cores() -> int:
 
 class LlamaCppGenerator(_Base):
     """A GGUF model through llama.cpp (llama-cpp-python, built by .ci/setup with
-    CMAKE_ARGS="-DGGML_NATIVE=OFF"): the quantised weights as they are, on every core; about five
-    times the transformers backend's tokens per second on a CPU. Loaded once per process and file."""
+    CMAKE_ARGS="-DGGML_NATIVE=OFF"), on every core; about six times the transformers backend's
+    tokens per second on a CPU. ``weights = "f16"`` serves a copy with the quantised tensors widened
+    (:func:`widened_gguf`, kept in ``cache_dir``): the first token comes sooner. Loaded once per
+    process and file."""
 
-    def __init__(self, model: str = DEFAULT_GENERATOR, *, threads: int | None = None, n_ctx: int = 4096):
+    def __init__(self, model: str = DEFAULT_GENERATOR, *, threads: int | None = None, n_ctx: int = 4096,
+                 weights: str = "as-shipped", cache_dir: str | os.PathLike | None = None):
+        if weights not in WEIGHTS:
+            raise ConfigError(f"generator weights = {weights!r}; use one of {', '.join(WEIGHTS)}")
+        if weights == "f16" and cache_dir is None:
+            raise ConfigError("generator weights = 'f16' needs a folder for the widened copy (cache_dir)")
         if not llama_cpp_available():
             raise ConfigError(
                 "generator.backend = 'llama-cpp' needs llama-cpp-python: "
@@ -344,24 +392,38 @@ class LlamaCppGenerator(_Base):
             )
         if threads is not None and threads < 1:
             raise ConfigError(f"generator threads = {threads}; use at least 1, or leave it unset for every core")
-        self.path = gguf_of(model)
+        self.path = gguf_of(model)  # the file named; what llama.cpp reads is ``served_file()``
         self.threads = threads or _cores()
         self.n_ctx = n_ctx
+        self.weights = weights
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         stem = self.path.parent.name if self.path.name == "model.gguf" else self.path.stem
         self.name = "SmolLM2-135M-Instruct" if self.path.name == SMOLLM2_GGUF else stem
 
+    def served_file(self) -> Path:
+        """The GGUF llama.cpp reads: the file named, or (weights = "f16") its widened copy, made
+        on first use; where that cannot be made, the file named, with a warning."""
+        if self.weights == "as-shipped":
+            return self.path
+        try:
+            return widened_gguf(self.path, self.cache_dir)
+        except (OSError, GeneratorError) as exc:
+            log.warning("generator: serving %s as shipped: %s", self.path.name, exc)
+            return self.path
+
     def load(self):
         """The loaded model and the lock that lets one generation at a time use it."""
-        key = f"{self.path.resolve()}|{self.n_ctx}|{self.threads}"
         with _LOAD_LOCK:
+            path = self.served_file()
+            key = f"{path.resolve()}|{self.n_ctx}|{self.threads}"
             if key not in _LLAMAS:
                 from llama_cpp import Llama
 
                 try:
-                    llm = Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.threads,
+                    llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.threads,
                                 n_threads_batch=self.threads, verbose=False)
                 except (ValueError, RuntimeError, OSError) as exc:
-                    raise GeneratorError(f"could not load the generator from {self.path}: {exc}") from exc
+                    raise GeneratorError(f"could not load the generator from {path}: {exc}") from exc
                 if not _LLAMAS:
                     import atexit
 

@@ -99,3 +99,15 @@ def test_the_model_phrases_only_what_holds_the_answer(answerer):
         assert numbers(ans.answer) & numbers(ans.quote)  # the model's sentence carries the quoted amount
     else:
         assert "extracted" in ans.reason  # the model's sentence failed a check: the extract is shown
+
+
+def test_the_weights_widened_to_f16_load_once_and_answer(tmp_path):
+    from qa.generators import widened_gguf
+
+    gen = LlamaCppGenerator(weights="f16", cache_dir=tmp_path)
+    served = gen.served_file()
+    assert served.parent == tmp_path and served.stat().st_size > 2 * gen.path.stat().st_size  # F16 is wider
+    made = served.stat().st_mtime_ns
+    assert widened_gguf(gen.path, tmp_path) == served and served.stat().st_mtime_ns == made  # made once
+    assert not list(tmp_path.glob(".*partial"))
+    assert "Paris" in gen.generate([{"role": "user", "content": "What is the capital of France?"}], max_tokens=12)

@@ -33,6 +33,7 @@ def test_file_then_env_then_flags(tmp_path):
         ({"ARCHIVIST_ANSWER__PHRASING": "nothing"}, "use extract or model"),
         ({"ARCHIVIST_ANSWER__MAX_FALSE_ABSTAIN": "0.9"}, "a share between 0 and 0.5"),
         ({"ARCHIVIST_FINETUNE__CURATED_REPEAT": "0"}, "use a count from 1 to 20"),
+        ({"ARCHIVIST_GENERATOR__WEIGHTS": "int2"}, "use f16, as-shipped"),
     ],
 )
 def test_bad_settings_name_the_setting(env, message):

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 from ingest.limits import ParseLimits
 from qa.answerer import AnswerOptions
 from qa.finetune_job import FinetuneOptions
+from qa.generators import WEIGHTS as GENERATOR_WEIGHTS
 from retrieval.errors import ConfigError
 from retrieval.index import SearchOptions
 
@@ -82,6 +83,9 @@ class GeneratorSettings:
     timeout: float = 60.0
     use_finetuned: bool = True  # with the default model: use the promoted fine-tuned version (archivist models)
     threads: int = 0  # llama.cpp threads; 0 = every core this process may use
+    #: llama.cpp: "f16" (the GGUF's quantised tensors widened once to F16, kept under data_dir/models/runtime:
+    #: the same weights, a prompt read about twice as fast, twice the memory) | "as-shipped"
+    weights: str = "f16"
 
 
 @dataclass
@@ -334,6 +338,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("search.k must be at least 1")
     if s.generator.backend not in GENERATOR_BACKENDS:
         raise ConfigError(f"generator.backend = {s.generator.backend!r}; use {', '.join(GENERATOR_BACKENDS)}")
+    if s.generator.weights not in GENERATOR_WEIGHTS:
+        raise ConfigError(f"generator.weights = {s.generator.weights!r}; use {', '.join(GENERATOR_WEIGHTS)}")
     if s.generator.threads < 0:
         raise ConfigError(f"generator.threads = {s.generator.threads}; use a count of threads, or 0 for every core")
     if s.generator.backend == "openai" and not s.generator.base_url:

@@ -116,7 +116,8 @@ def make_generator(settings: Settings):
         return OpenAIGenerator(g.base_url, g.model, api_key=g.api_key, timeout=g.timeout)
     model = served_model(settings)
     if g.backend == "llama-cpp" or (g.backend == "auto" and _runs_on_llama(model)):
-        return LlamaCppGenerator(model, threads=g.threads or None)
+        return LlamaCppGenerator(model, threads=g.threads or None, weights=g.weights,
+                                 cache_dir=settings.data_dir / "models" / "runtime")
     return TransformersGenerator(model, cache_dir=settings.data_dir / "models")
 
 
