@@ -334,14 +334,18 @@ WEIGHTS = ("f16", "as-shipped")
 _F16 = 1  # llama.cpp's LLAMA_FTYPE_MOSTLY_F16
 
 
+def _stem(gguf: Path) -> str:
+    """A GGUF's name: its folder's for a version's ``model.gguf``, else the file's."""
+    return gguf.parent.name if gguf.name == "model.gguf" else gguf.stem
+
+
 def widened_gguf(source: Path, cache_dir: Path) -> Path:
     """``source`` with its quantised tensors widened to F16 (llama.cpp's own quantize), kept in
     ``cache_dir`` under a name that changes with the source's size and time, so a new version
     is widened again. Made once (about 2 s for SmolLM2-135M); two processes may race, the
     second rename wins with the same bytes."""
     stat = source.stat()
-    stem = source.parent.name if source.name == "model.gguf" else source.stem
-    target = Path(cache_dir) / f"{stem}-{stat.st_size}-{int(stat.st_mtime)}.f16.gguf"
+    target = Path(cache_dir) / f"{_stem(source)}-{stat.st_size}-{int(stat.st_mtime)}.f16.gguf"
     if target.is_file():
         return target
     import llama_cpp
@@ -397,8 +401,7 @@ class LlamaCppGenerator(_Base):
         self.n_ctx = n_ctx
         self.weights = weights
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        stem = self.path.parent.name if self.path.name == "model.gguf" else self.path.stem
-        self.name = "SmolLM2-135M-Instruct" if self.path.name == SMOLLM2_GGUF else stem
+        self.name = "SmolLM2-135M-Instruct" if self.path.name == SMOLLM2_GGUF else _stem(self.path)
 
     def served_file(self) -> Path:
         """The GGUF llama.cpp reads: the file named, or (weights = "f16") its widened copy, made
