@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.answer import Passage
+from qa.periods import period_terms
 from qa.text import content_terms, sentences
 from retrieval import Hit
 from retrieval.embedder import Embedder
@@ -84,9 +85,12 @@ class SentenceVectors:
 
 
 def _name_terms(hit: Hit) -> set[str]:
+    """The words of a hit's folder, title and section, with the periods they name in one spelling
+    (``2023Q3`` and ``Q3-2023`` both give "q3" and "2023": :func:`qa.periods.period_terms`)."""
     c = hit.chunk
     parts = c.doc.replace("\\", "/").split("/")
-    return set(content_terms(" ".join(parts[:-1] + [doc_title(c.doc), c.section or ""])))
+    name = " ".join(parts[:-1] + [doc_title(c.doc), c.section or ""])
+    return set(content_terms(name)) | period_terms(name)
 
 
 def _siblings(a: set[str], b: set[str]) -> bool:
@@ -105,7 +109,7 @@ def name_match(question: str, hits: list[Hit]) -> list[float]:
     candidates, or a question naming none of what sets them apart, gets 0: names reorder nothing
     else. (Any plain word of a name, without the text test, sent contoso-hr's "Northwind Health"
     questions to the Plus plan: citation precision 0.923 -> 0.864; bench/README.md.)"""
-    q_terms = set(content_terms(question))
+    q_terms = set(content_terms(question)) | period_terms(question)  # "third quarter of 2023": q3, 2023
     if not q_terms:
         return [0.0] * len(hits)
     names = [_name_terms(h) for h in hits]

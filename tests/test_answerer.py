@@ -133,6 +133,40 @@ def test_the_sibling_document_named_in_the_question_is_cited(make_index):
         assert amount in ans.answer
 
 
+def test_a_period_spelt_another_way_still_names_the_sibling(make_index):
+    """Filings named 2023Q2 / 2023Q3, asked about "the third quarter of fiscal 2023" or "Q2'23"."""
+    idx = make_index()
+    text = "Revenue for the quarter was {} million euros, driven by licence sales."
+    with idx.writer() as w:
+        for doc, amount in (("filings/ACME_2023Q2_10-Q.txt", "41"), ("filings/ACME_2023Q3_10-Q.txt", "47")):
+            w.add_document(DocumentInfo(doc=doc), [Chunk(id=doc, doc=doc, text=text.format(amount))])
+        w.commit()
+    for question, doc, amount in (
+            ("What was Acme's revenue in the third quarter of fiscal 2023?", "filings/ACME_2023Q3_10-Q.txt", "47"),
+            ("What was Acme's revenue in Q2'23?", "filings/ACME_2023Q2_10-Q.txt", "41"),
+            ("What was Acme's revenue in 3Q23?", "filings/ACME_2023Q3_10-Q.txt", "47")):
+        ans = _answerer(idx).ask(question)
+        assert ans.citations[0].chunk.doc == doc, question
+        assert amount in ans.answer
+
+
+@pytest.mark.parametrize("text,periods", [
+    ("What did they report for the third quarter of fiscal 2023?", {"q3", "2023"}),
+    ("ACME_2023Q3_10-Q.pdf", {"q3", "2023"}),
+    ("Q3'23 earnings call", {"q3", "2023"}),
+    ("3Q23 results", {"q3", "2023"}),
+    ("Q3 FY23", {"q3", "2023"}),
+    ("FY2022 annual report", {"2022"}),
+    ("first half of 2024", {"h1", "2024"}),
+    ("H1N1 influenza in 23 patients", set()),  # a virus and a count, not periods
+    ("Q4 12 stores opened", {"q4"}),  # two digits after a space are not a year
+])
+def test_periods_are_read_in_one_spelling(text, periods):
+    from qa.periods import period_terms
+
+    assert period_terms(text) == periods
+
+
 def test_a_plain_word_tells_siblings_apart_only_when_the_others_never_use_it(make_index):
     from qa.evidence import name_match
     from retrieval import Hit
