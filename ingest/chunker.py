@@ -14,6 +14,7 @@ Rules, in order:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -131,10 +132,12 @@ class Chunker:
         return out
 
     def _split_text(self, text: str, limit: int) -> list[str]:
+        # the splitter measures each piece two or three times (to split, to merge, to drop); the
+        # tokenizer runs once per piece
         splitter = self._splitter_cls(
             chunk_size=limit,
             chunk_overlap=0,
-            length_function=self.count,
+            length_function=functools.lru_cache(maxsize=None)(self.count),
             separators=["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""],
             keep_separator="end",
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 from ingest._offline import prepare_offline
 from ingest.blocks import Block, CorruptDocument, EncryptedDocument, ParsedDocument, ParseError, UnsupportedFormat
 from ingest.limits import ParseLimits
+from ingest.markdown import parse_markdown
 from ingest.pdf import parse_pdf
 from ingest.tables import html_to_markdown_table
 from ingest.text import decode_bytes, parse_delimited, parse_plain, parse_text
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 #: extensions handed to unstructured, by what they are
 OFFICE = {".docx", ".pptx", ".xlsx", ".xlsm", ".doc", ".ppt", ".xls", ".odt", ".odp", ".ods", ".rtf", ".epub"}
 WEB = {".html", ".htm", ".xhtml", ".xml"}
-MARKUP = {".md", ".markdown", ".rst", ".org"}
+MARKDOWN = {".md", ".markdown"}  # read by ingest.markdown
+MARKUP = MARKDOWN | {".rst", ".org"}
 TEXT = {".txt", ".text", ".log"}
 #: read as plain text, line by line: source code, configuration, JSON lines, logs
 PLAIN = {
@@ -47,7 +49,7 @@ def needs_unstructured(path: Path) -> bool:
     """Whether this file is parsed through unstructured (office, web, markup, mail), whose first use
     in a process costs seconds (its imports, the spaCy model): see :func:`warm_up`."""
     ext = Path(path).suffix.lower()
-    return ext in SUPPORTED and ext not in {".pdf"} | TEXT | PLAIN | DATA
+    return ext in SUPPORTED and ext not in {".pdf"} | MARKDOWN | TEXT | PLAIN | DATA
 
 
 def warm_up() -> None:
@@ -125,6 +127,8 @@ def parse_file(path: Path, *, ocr: bool = True, limits: ParseLimits | None = Non
         return _parse_office(path, kind)
     if ext in TEXT:
         return parse_text(path)
+    if ext in MARKDOWN:
+        return parse_markdown(path)
     if ext in PLAIN:
         return parse_plain(path)
     if ext in DATA:

@@ -197,6 +197,50 @@ class _ParseAhead:
                 pass
 
 
+class _EmbedAhead:
+    """Batches of documents embedded in a thread while this one chunks the next files; their
+    vectors are written here, in order (the writer's connection belongs to this thread). At most
+    one batch waits behind the one being embedded, so memory stays bounded; ``drain`` writes every
+    batch out (before a checkpoint or the commit), and ``close`` stops the thread however the job
+    ends. An error in the embedding shows where its batch is written."""
+
+    def __init__(self, embedder, writer):
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._embedder = embedder
+        self._writer = writer
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archivist-embed")
+        self._waiting: deque = deque()  # (documents, future of their vectors), oldest first
+
+    def submit(self, batch: list[tuple[DocumentInfo, list[Chunk]]]) -> None:
+        texts = [chunk_index_text(c) for _, chunks in batch for c in chunks]
+        self._waiting.append((batch, self._pool.submit(self._embed, texts)))
+        while len(self._waiting) > 1:  # the newer batch is queued behind it: the thread stays busy
+            self._write_oldest()
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        return self._embedder.embed(texts) if texts else np.zeros((0, 1), dtype=np.float32)
+
+    def _write_oldest(self) -> None:
+        batch, future = self._waiting.popleft()
+        vecs = future.result()
+        at = 0
+        for info, chunks in batch:
+            self._writer.add_document(info, chunks, vecs[at : at + len(chunks)])
+            at += len(chunks)
+
+    def drain(self) -> None:
+        while self._waiting:
+            self._write_oldest()
+
+    def close(self) -> None:
+        for _, future in self._waiting:
+            future.cancel()
+        self._waiting.clear()
+        self._pool.shutdown(wait=True)
+
+
 class Ingestor:
     """Parse, chunk, embed and index files; one run is one job.
 
@@ -331,52 +375,58 @@ class Ingestor:
                 bar.reset()
         pending: list[tuple[DocumentInfo, list[Chunk]]] = []
         with self.index.writer() as writer:
-
-            def flush():
-                if not pending:
-                    return
-                texts = [chunk_index_text(c) for _, chunks in pending for c in chunks]
-                vecs = self.index.embedder.embed(texts) if texts else np.zeros((0, 1), dtype=np.float32)
-                at = 0
-                for info, chunks in pending:
-                    writer.add_document(info, chunks, vecs[at : at + len(chunks)])
-                    at += len(chunks)
-                pending.clear()
-
-            since_commit = 0
-            for i, src in enumerate(sources):
-                t0 = time.perf_counter()
-                res = self._one(src, known, pending, writer, ahead.next(), job_id)
-                res.seconds = time.perf_counter() - t0
-                if sum(len(c) for _, c in pending) >= self.embed_batch:
-                    flush()
-                report.results.append(res)
-                if res.status == "failed":
-                    log.warning("%s: %s", res.doc, res.reason)
-                if res.status != "unchanged":
-                    since_commit += 1
-                if since_commit >= self.commit_every:
-                    flush()
-                    report.generation = writer.checkpoint()
-                    since_commit = 0
-                if bar is not None:
-                    bar.set_postfix_str(res.doc[-40:])
-                    bar.update(1)
-                if on_file:
-                    on_file(i + 1, len(sources), res)
-                if self.jobs and job_id is not None:
-                    self.jobs.progress(job_id, i + 1, self._counts(report))
-            for doc in gone:
-                writer.remove_document(doc)
-                report.results.append(FileResult(doc, "removed", "no longer in the source"))
-                if bar is not None:
-                    bar.update(1)
-            flush()
+            embedding = _EmbedAhead(self.index.embedder, writer)
+            try:
+                self._each_file(sources, gone, ahead, known, report, bar, on_file, pending, writer, embedding, job_id)
+            finally:
+                embedding.close()
             if bar is not None:
                 bar.set_description("committing")
             report.generation = writer.commit()
         if bar is not None:
             bar.close()
+
+    def _each_file(self, sources, gone, ahead, known, report, bar, on_file, pending, writer, embedding,
+                   job_id) -> None:
+        """Chunk each prepared file; its chunks are embedded in batches behind it and written
+        before every checkpoint and before the commit."""
+
+        def flush():
+            if pending:
+                embedding.submit(list(pending))
+                pending.clear()
+
+        since_commit = 0
+        for i, src in enumerate(sources):
+            t0 = time.perf_counter()
+            res = self._one(src, known, pending, writer, ahead.next(), job_id)
+            res.seconds = time.perf_counter() - t0
+            if sum(len(c) for _, c in pending) >= self.embed_batch:
+                flush()
+            report.results.append(res)
+            if res.status == "failed":
+                log.warning("%s: %s", res.doc, res.reason)
+            if res.status != "unchanged":
+                since_commit += 1
+            if since_commit >= self.commit_every:
+                flush()
+                embedding.drain()
+                report.generation = writer.checkpoint()
+                since_commit = 0
+            if bar is not None:
+                bar.set_postfix_str(res.doc[-40:])
+                bar.update(1)
+            if on_file:
+                on_file(i + 1, len(sources), res)
+            if self.jobs and job_id is not None:
+                self.jobs.progress(job_id, i + 1, self._counts(report))
+        for doc in gone:
+            writer.remove_document(doc)
+            report.results.append(FileResult(doc, "removed", "no longer in the source"))
+            if bar is not None:
+                bar.update(1)
+        flush()
+        embedding.drain()
 
     def _link(self, src: Source) -> tuple[Path | None, str]:
         """For a symbolic link: (the file whose readers it gets, or None to skip it, the reason)."""

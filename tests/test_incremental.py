@@ -148,3 +148,67 @@ def test_source_globs(tmp_path):
     assert [doc for _, doc in source_files(spec)] == ["hr/a.pdf", "hr/c.txt"]
     with pytest.raises(FileNotFoundError):
         source_files(SourceSpec(tmp_path / "missing"))
+
+
+class _SlowEmbedder(FakeEmbedder):
+    """Records which thread embeds, and when, to see the embedding overlap the chunking."""
+
+    def __init__(self, fail_on: str | None = None):
+        super().__init__(dim=64)
+        self.calls: list[tuple[str, float, float]] = []
+        self.fail_on = fail_on
+
+    def embed(self, texts, *, progress=False):
+        import threading
+
+        started = time.monotonic()
+        if self.fail_on and any(self.fail_on in t for t in texts):
+            raise RuntimeError("the embedding runtime ran out of memory")
+        time.sleep(0.2)
+        self.calls.append((threading.current_thread().name, started, time.monotonic()))
+        return super().embed(texts)
+
+
+class _TimedChunker(Chunker):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.times: list[float] = []
+
+    def chunk(self, doc, parsed, groups=()):
+        self.times.append(time.monotonic())
+        return super().chunk(doc, parsed, groups)
+
+
+def test_files_are_chunked_while_the_previous_batch_embeds(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(6):
+        (docs / f"note{i}.txt").write_text(f"Note {i} says the office on floor {i} opens at eight.")
+    emb = _SlowEmbedder()
+    index = Index(tmp_path / "index", emb)
+    chunker = _TimedChunker(emb.count_tokens, ChunkingOptions(max_tokens=64, target_tokens=40))
+    with Ingestor(index, chunker, Parser(isolate=False), embed_batch=1) as ingestor:
+        report = ingestor.ingest(discover([docs]))
+    assert report.count("added") == 6 and len(index.search("office floor opens", 10)) == 6
+    assert {name for name, _, _ in emb.calls} == {"archivist-embed_0"}  # never in the job's own thread
+    # some file was chunked while an earlier batch was still being embedded
+    assert any(start < t < end for _, start, end in emb.calls for t in chunker.times)
+
+
+def test_a_failing_embedding_fails_the_job_and_keeps_the_last_commit(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("The canteen serves lunch from noon.")
+    emb = _SlowEmbedder()
+    index = Index(tmp_path / "index", emb)
+    chunker = Chunker(emb.count_tokens, ChunkingOptions(max_tokens=64, target_tokens=40))
+    with Ingestor(index, chunker, Parser(isolate=False), embed_batch=1) as ingestor:
+        ingestor.ingest(discover([docs]))
+    gen = index.generation
+    (docs / "b.txt").write_text("The poison pill sentence breaks the embedder.")
+    emb.fail_on = "poison"
+    with Ingestor(index, chunker, Parser(isolate=False), embed_batch=1) as ingestor:
+        with pytest.raises(RuntimeError, match="out of memory"):
+            ingestor.ingest(discover([docs]))
+    assert index.generation == gen
+    assert {h.chunk.doc for h in index.search("canteen lunch poison", 10)} == {"a.txt"}

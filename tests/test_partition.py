@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES
+from conftest import ROOT, SAMPLES
 from ingest import Parser, parse_file
 from ingest.blocks import CorruptDocument, EncryptedDocument, ParseError, UnsupportedFormat
 
@@ -88,10 +88,10 @@ def test_a_job_with_markup_starts_the_parser_warming_unstructured(tmp_path):
     a warm parser still parses every kind, and stops at once when the job is done."""
     from ingest.partition import needs_unstructured
 
-    assert needs_unstructured(Path("a/notes.md")) and needs_unstructured(Path("deck.pptx"))
-    assert not any(needs_unstructured(Path(n)) for n in ("report.pdf", "notes.txt", "data.csv", "app.py"))
-    page = tmp_path / "page.md"
-    page.write_text("# Leave\n\nEvery employee receives 25 days of paid annual leave.\n")
+    assert needs_unstructured(Path("a/notes.html")) and needs_unstructured(Path("deck.pptx"))
+    assert not any(needs_unstructured(Path(n)) for n in ("report.pdf", "notes.txt", "data.csv", "app.py", "a.md"))
+    page = tmp_path / "page.html"
+    page.write_text("<h1>Leave</h1><p>Every employee receives 25 days of paid annual leave.</p>\n")
     (tmp_path / "notes.txt").write_text("Plain notes about the parking rules.\n")
     for paths, warm in (([tmp_path / "notes.txt"], False), ([page, tmp_path / "notes.txt"], True)):
         parser = Parser()
@@ -102,3 +102,30 @@ def test_a_job_with_markup_starts_the_parser_warming_unstructured(tmp_path):
         proc = parser._proc
         parser.close()
         assert proc.returncode == 0
+
+
+def test_markdown_is_read_without_unstructured(tmp_path):
+    """Headings with their levels, paragraphs, list items, a table with its header, code; front
+    matter dropped; and no unstructured (nor spaCy) loaded for it."""
+    import subprocess
+    import sys
+
+    page = tmp_path / "leave.md"
+    page.write_text("---\nauthor: HR\n---\n# Leave policy\n\nEvery employee receives **25 days** of\npaid leave.\n\n"
+                    "## Parents\n\n- Birth parent: 18 weeks\n- Other parent: [12 weeks](http://x)\n  - notice: 4 weeks\n\n"
+                    "| Parent | Weeks |\n|---|:--:|\n| Birth | 18 |\n| Other | 12 |\n\n```\nleave --days 25\n```\n")
+    doc = parse_file(page)
+    assert [(b.kind, b.level, b.text) for b in doc.blocks] == [
+        ("title", 0, "Leave policy"),
+        ("text", 0, "Every employee receives 25 days of paid leave."),
+        ("title", 1, "Parents"),
+        ("list", 0, "- Birth parent: 18 weeks"),
+        ("list", 0, "- Other parent: 12 weeks"),
+        ("list", 0, "  - notice: 4 weeks"),
+        ("table", 0, "| Parent | Weeks |\n| --- | --- |\n| Birth | 18 |\n| Other | 12 |"),
+        ("text", 0, "leave --days 25"),
+    ]
+    code = ("import sys; from pathlib import Path; from ingest.partition import parse_file; "
+            f"parse_file(Path({str(page)!r})); print('unstructured' in sys.modules, 'spacy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["False", "False"], out.stderr[-2000:]
