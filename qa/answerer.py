@@ -122,7 +122,8 @@ class Confidence:
 def confidence(question: str, hits: list, options: AnswerOptions) -> Confidence:
     similarity = max((h.dense or 0.0) for h in hits) if hits else 0.0
     coverage = question_coverage(question, hits)
-    match = hits[0].score if hits else 0.0
+    top = hits[0] if hits else None
+    match = 0.0 if top is None else top.own if top.own is not None else top.score  # the chunk's own match
     value = similarity + options.coverage_weight * coverage + options.match_weight * match
     return Confidence(similarity, coverage, match, value)
 

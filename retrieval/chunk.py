@@ -53,6 +53,8 @@ class Hit:
     rank: int
     dense: float | None = None
     lexical: float | None = None
+    #: where a reordering added what the chunk's document has to its score, the chunk's own part
+    own: float | None = None
 
     def to_json(self) -> dict:
         """What a search shows of it (the command line's --json, the API's /v1/search)."""

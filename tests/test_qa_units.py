@@ -79,6 +79,29 @@ def test_rescoring_puts_the_chunk_with_the_answering_sentence_first():
     assert rescore("anything", [], FakeEmbedder()) == []
 
 
+def test_the_document_covering_the_question_across_its_chunks_is_preferred():
+    """An article about the question's virus, host and country has them in different chunks; a
+    neighbour has one chunk naming the virus and host well and nothing else of the question."""
+    from qa.evidence import document_coverage, rescore
+    from retrieval.embedder import FakeEmbedder
+
+    question = "Which MERS-CoV outbreak among camels was reported in Saudi Arabia in 2014?"
+    a1 = Chunk(id="a1", doc="article.txt", text="MERS-CoV circulates among dromedary camels.")
+    a2 = Chunk(id="a2", doc="article.txt", text="In 2014 an outbreak was reported in Saudi Arabia.")
+    b1 = Chunk(id="b1", doc="review.txt", text="MERS-CoV outbreak among camels: camels carry MERS-CoV.")
+    pool = [Hit(b1, 1.0, 1), Hit(a1, 0.95, 2), Hit(a2, 0.9, 3)]
+    covered = document_coverage(question, pool)
+    assert covered["article.txt"] == 1.0 and covered["review.txt"] < 0.7
+    plain = rescore(question, pool[:2], FakeEmbedder())
+    assert plain[0].chunk.id == "b1"  # by the chunk alone, the neighbour wins
+    weighed = rescore(question, pool[:2], FakeEmbedder(), pool=pool, document_weight=1.0)
+    assert [h.chunk.id for h in weighed] == ["a1", "b1"]
+    # each chunk's own match is kept beside its score (abstention reads it)
+    assert {h.chunk.id: h.own for h in weighed} == {h.chunk.id: h.score for h in plain}
+    assert all(h.score > h.own for h in weighed)
+    assert document_coverage("", pool) == {} and document_coverage(question, []) == {}
+
+
 def test_a_long_sentence_is_never_cut_inside_brackets():
     from qa.extract import clauses_of, short_form
 
