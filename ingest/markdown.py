@@ -36,8 +36,6 @@ def _plain(inline) -> str:
             out.append("\n")
         elif t.type == "image":
             out.append(t.content or "")
-        elif t.type == "html_inline":
-            continue
     return _SPACES.sub(" ", "".join(out)).strip()
 
 

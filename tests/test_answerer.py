@@ -120,13 +120,19 @@ def test_a_table_answer_is_quoted_as_a_table(make_index):
     assert ans.answer == "Parent: Other parent; Weeks at full pay: 12; Notice required: 4 weeks"
 
 
-def test_the_sibling_document_named_in_the_question_is_cited(make_index):
+def _filings(make_index, q2: str, q3: str):
+    """An index of two quarterly filings of one company, worded alike: revenue 41 (``q2``) and 47 (``q3``)."""
     idx = make_index()
     text = "Revenue for the quarter was {} million euros, driven by licence sales."
     with idx.writer() as w:
-        for doc, amount in (("filings/acme-q2-2023.txt", "41"), ("filings/acme-q3-2023.txt", "47")):
+        for doc, amount in ((q2, "41"), (q3, "47")):
             w.add_document(DocumentInfo(doc=doc), [Chunk(id=doc, doc=doc, text=text.format(amount))])
         w.commit()
+    return idx
+
+
+def test_the_sibling_document_named_in_the_question_is_cited(make_index):
+    idx = _filings(make_index, "filings/acme-q2-2023.txt", "filings/acme-q3-2023.txt")
     for quarter, amount in (("Q3", "47"), ("Q2", "41")):
         ans = _answerer(idx).ask(f"What was Acme's revenue in {quarter} 2023?")
         assert ans.citations[0].chunk.doc == f"filings/acme-{quarter.lower()}-2023.txt"
@@ -135,12 +141,7 @@ def test_the_sibling_document_named_in_the_question_is_cited(make_index):
 
 def test_a_period_spelt_another_way_still_names_the_sibling(make_index):
     """Filings named 2023Q2 / 2023Q3, asked about "the third quarter of fiscal 2023" or "Q2'23"."""
-    idx = make_index()
-    text = "Revenue for the quarter was {} million euros, driven by licence sales."
-    with idx.writer() as w:
-        for doc, amount in (("filings/ACME_2023Q2_10-Q.txt", "41"), ("filings/ACME_2023Q3_10-Q.txt", "47")):
-            w.add_document(DocumentInfo(doc=doc), [Chunk(id=doc, doc=doc, text=text.format(amount))])
-        w.commit()
+    idx = _filings(make_index, "filings/ACME_2023Q2_10-Q.txt", "filings/ACME_2023Q3_10-Q.txt")
     for question, doc, amount in (
             ("What was Acme's revenue in the third quarter of fiscal 2023?", "filings/ACME_2023Q3_10-Q.txt", "47"),
             ("What was Acme's revenue in Q2'23?", "filings/ACME_2023Q2_10-Q.txt", "41"),
