@@ -373,11 +373,10 @@ class Ingestor:
                 self.index.embedder.count_tokens("warm-up")  # loads it: the time left counts files, not this
                 bar.set_description(what)
                 bar.reset()
-        pending: list[tuple[DocumentInfo, list[Chunk]]] = []
         with self.index.writer() as writer:
             embedding = _EmbedAhead(self.index.embedder, writer)
             try:
-                self._each_file(sources, gone, ahead, known, report, bar, on_file, pending, writer, embedding, job_id)
+                self._each_file(sources, gone, ahead, known, report, bar, on_file, writer, embedding, job_id)
             finally:
                 embedding.close()
             if bar is not None:
@@ -386,10 +385,10 @@ class Ingestor:
         if bar is not None:
             bar.close()
 
-    def _each_file(self, sources, gone, ahead, known, report, bar, on_file, pending, writer, embedding,
-                   job_id) -> None:
+    def _each_file(self, sources, gone, ahead, known, report, bar, on_file, writer, embedding, job_id) -> None:
         """Chunk each prepared file; its chunks are embedded in batches behind it and written
         before every checkpoint and before the commit."""
+        pending: list[tuple[DocumentInfo, list[Chunk]]] = []
 
         def flush():
             if pending:

@@ -122,9 +122,7 @@ def name_match(question: str, hits: list[Hit]) -> list[float]:
     if not q_terms:
         return [0.0] * len(hits)
     names = [_name_terms(h) for h in hits]
-    said: dict[str, set[str]] = {}  # per document, the words its retrieved chunks use
-    for h in hits:
-        said.setdefault(h.chunk.doc, set()).update(content_terms(h.chunk.text))
+    said = _words_by_document(hits)
     out = [0.0] * len(hits)
     for i, mine in enumerate(names):
         group = {hits[j].chunk.doc: n for j, n in enumerate(names)
@@ -151,15 +149,21 @@ def _tells_apart(term: str, names: dict[str, set[str]], said: dict[str, set[str]
     return not any(term in said.get(doc, ()) for doc in names if doc not in holders)
 
 
+def _words_by_document(hits: list[Hit]) -> dict[str, set[str]]:
+    """Per document, the words (``content_terms``) its retrieved chunks use."""
+    said: dict[str, set[str]] = {}
+    for h in hits:
+        said.setdefault(h.chunk.doc, set()).update(content_terms(h.chunk.text))
+    return said
+
+
 def document_coverage(question: str, pool: list[Hit]) -> dict[str, float]:
     """Per document of ``pool``, the share of the question's words (weighted by how few of the
     pool's documents use them) that its retrieved chunks hold together: the article about the
     question's virus, country and year covers all three across its chunks, where a neighbour
     on the same disease has one chunk that matches well and nothing of the rest."""
     q_terms = set(content_terms(question))
-    said: dict[str, set[str]] = {}
-    for h in pool:
-        said.setdefault(h.chunk.doc, set()).update(content_terms(h.chunk.text))
+    said = _words_by_document(pool)
     if not q_terms or not said:
         return {}
     idf = {t: math.log(1 + len(said) / (1 + sum(t in words for words in said.values()))) for t in q_terms}

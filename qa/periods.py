@@ -45,6 +45,14 @@ def _half_or_quarter(letter: str, n: str) -> str | None:
     return f"{letter}{n}"
 
 
+def _add(out: set[str], period: str | None, year: str | None) -> None:
+    """A period and its year, when the marker read as a period (H3 does not)."""
+    if period:
+        out.add(period)
+        if year:
+            out.add(year)
+
+
 def period_terms(text: str) -> set[str]:
     """The quarters ("q1".."q4"), halves ("h1", "h2") and years ("2023") ``text`` names."""
     out: set[str] = set()
@@ -53,23 +61,11 @@ def period_terms(text: str) -> set[str]:
     for m in _HALF_WORDS.finditer(text):
         out.add("h" + _ORDINAL[m.group(1).lower()])
     for m in _Q_FIRST.finditer(text):
-        period = _half_or_quarter(m.group(1), m.group(2))
-        if period:
-            out.add(period)
-            year = _year(m.group(3), m.group(4), m.group(5))
-            if year:
-                out.add(year)
+        _add(out, _half_or_quarter(m.group(1), m.group(2)), _year(m.group(3), m.group(4), m.group(5)))
     for m in _Q_AFTER.finditer(text):
-        period = _half_or_quarter(m.group(2), m.group(1))
-        if period:
-            out.add(period)
-            year = _year(m.group(3), m.group(4))
-            if year:
-                out.add(year)
+        _add(out, _half_or_quarter(m.group(2), m.group(1)), _year(m.group(3), m.group(4)))
     for m in _YEAR_FIRST.finditer(text):
-        period = _half_or_quarter(m.group(2), m.group(3))
-        if period:
-            out.update((period, m.group(1)))
+        _add(out, _half_or_quarter(m.group(2), m.group(3)), m.group(1))
     for m in _FISCAL.finditer(text):
         out.add(_year(m.group(1)))
     out.update(m.group(1) for m in _YEAR.finditer(text))
