@@ -102,8 +102,10 @@ def main() -> None:
     ap.add_argument("--label", default="", help="a suffix for the result columns (e.g. a variant's name)")
     ap.add_argument("--no-name-match", action="store_true", help="rank without telling sibling documents apart by name")
     ap.add_argument("--no-spelling", action="store_true", help="answer without reading misspellings")
+    ap.add_argument("--settings", metavar="TOML", help="a settings file for a variant (e.g. [answer.evidence] "
+                    "document_weight = 0.5); the defaults otherwise, never the environment's")
     args = ap.parse_args()
-    base = load_settings(None, env={})
+    base = load_settings(args.settings, env={})
     generator = None
     results = {}
     for name in args.sets:

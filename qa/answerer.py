@@ -115,15 +115,15 @@ class Confidence:
 
     similarity: float  # best cosine among the hits
     coverage: float  # share of the question's words found in the best hits
-    match: float  # the best hit's sentence-level score (qa.evidence.rescore)
+    match: float  # the best sentence-level score among the hits (qa.evidence.rescore, Hit.own)
     value: float  # similarity + coverage_weight * coverage + match_weight * match
 
 
 def confidence(question: str, hits: list, options: AnswerOptions) -> Confidence:
     similarity = max((h.dense or 0.0) for h in hits) if hits else 0.0
     coverage = question_coverage(question, hits)
-    top = hits[0] if hits else None
-    match = 0.0 if top is None else top.own if top.own is not None else top.score  # the chunk's own match
+    # the best chunk's own match (without its document's coverage), whichever rank the coverage gave it
+    match = max((h.own if h.own is not None else h.score for h in hits), default=0.0)
     value = similarity + options.coverage_weight * coverage + options.match_weight * match
     return Confidence(similarity, coverage, match, value)
 

@@ -99,6 +99,10 @@ def test_the_document_covering_the_question_across_its_chunks_is_preferred():
     # each chunk's own match is kept beside its score (abstention reads it)
     assert {h.chunk.id: h.own for h in weighed} == {h.chunk.id: h.score for h in plain}
     assert all(h.score > h.own for h in weighed)
+    # abstention reads the best own match among the hits, whichever the coverage put first
+    from qa.answerer import AnswerOptions, confidence
+
+    assert confidence(question, weighed, AnswerOptions()).match == max(h.score for h in plain)
     assert document_coverage("", pool) == {} and document_coverage(question, []) == {}
 
 
