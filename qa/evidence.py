@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.answer import Passage
-from qa.periods import period_terms
+from retrieval.periods import period_terms
 from qa.text import content_terms, sentences
 from retrieval import Hit
 from retrieval.embedder import Embedder
@@ -96,10 +96,15 @@ class SentenceVectors:
 def _name_terms(hit: Hit) -> set[str]:
     """The words of a hit's folder, title and section, with the periods they name in one spelling
     (``2023Q3`` and ``Q3-2023`` both give "q3" and "2023": :func:`qa.periods.period_terms`)."""
+    name = _name_terms_text(hit)
+    return set(content_terms(name)) | period_terms(name)
+
+
+def _name_terms_text(hit: Hit) -> str:
+    """A hit's folder, title and section, as one text."""
     c = hit.chunk
     parts = c.doc.replace("\\", "/").split("/")
-    name = " ".join(parts[:-1] + [doc_title(c.doc), c.section or ""])
-    return set(content_terms(name)) | period_terms(name)
+    return " ".join(parts[:-1] + [doc_title(c.doc), c.section or ""])
 
 
 def _siblings(a: set[str], b: set[str]) -> bool:
@@ -113,26 +118,47 @@ def name_match(question: str, hits: list[Hit]) -> list[float]:
     the Q3 filing of one company, the 2023 and 2024 versions of a policy, two plans of one insurer).
     A word distinguishes when the question names it and some siblings' names hold it, others not;
     a plain word (not a year, quarter or version) only when the others' retrieved text never uses it
-    either (:func:`_tells_apart`). "Q3 2023" prefers the Q3 filing over its Q2 sibling, "Northwind
+    either (:func:`_tells_apart`). Documents whose openings state a period (a filing's cover: "For
+    the quarterly period ended September 30, 2023", kept at ingest) are told apart by the periods
+    the question names whatever their file names. "Q3 2023" prefers the Q3 filing over its Q2 sibling, "Northwind
     Standard" the Standard plan over "Northwind Health Plus". A hit without a sibling among the
     candidates, or a question naming none of what sets them apart, gets 0: names reorder nothing
     else. (Any plain word of a name, without the text test, sent contoso-hr's "Northwind Health"
     questions to the Plus plan: citation precision 0.923 -> 0.864; bench/README.md.)"""
-    q_terms = set(content_terms(question)) | period_terms(question)  # "third quarter of 2023": q3, 2023
+    q_periods = period_terms(question)  # "third quarter of 2023": q3, 2023
+    q_terms = set(content_terms(question)) | q_periods
     if not q_terms:
         return [0.0] * len(hits)
     names = [_name_terms(h) for h in hits]
+    stated = _stated_periods(hits)
     said = _words_by_document(hits)
     out = [0.0] * len(hits)
     for i, mine in enumerate(names):
-        group = {hits[j].chunk.doc: n for j, n in enumerate(names)
-                 if hits[j].chunk.doc != hits[i].chunk.doc and _siblings(mine, n)}
-        if not group:
-            continue
-        group[hits[i].chunk.doc] = mine
-        telling = {t for t in q_terms if _tells_apart(t, group, said)}
+        doc = hits[i].chunk.doc
+        group = {hits[j].chunk.doc: n for j, n in enumerate(names) if hits[j].chunk.doc != doc and _siblings(mine, n)}
+        telling = set()
+        if group:
+            group[doc] = mine
+            telling = {t for t in q_terms if _tells_apart(t, group, said)}
+        if doc in stated and len(stated) > 1:  # documents dated by their openings, whatever their names
+            telling |= {t for t in q_periods if _tells_apart(t, stated, said)}
         if telling:
-            out[i] = len(telling & mine) / len(telling)
+            out[i] = len(telling & (mine | stated.get(doc, set()))) / len(telling)
+    return out
+
+
+def _stated_periods(hits: list[Hit]) -> dict[str, set[str]]:
+    """Per document among the hits, the periods its opening states (kept at ingest in
+    ``Chunk.meta["periods"]``: "For the quarterly period ended September 30, 2023"), with those its
+    name holds; documents that state none are left out."""
+    out: dict[str, set[str]] = {}
+    for h in hits:
+        periods = h.chunk.meta.get("periods") if h.chunk.meta else None
+        if periods:
+            out.setdefault(h.chunk.doc, set()).update(periods)
+    for h in hits:
+        if h.chunk.doc in out:
+            out[h.chunk.doc] |= period_terms(_name_terms_text(h))
     return out
 
 

@@ -161,11 +161,53 @@ def test_a_period_spelt_another_way_still_names_the_sibling(make_index):
     ("first half of 2024", {"h1", "2024"}),
     ("H1N1 influenza in 23 patients", set()),  # a virus and a count, not periods
     ("Q4 12 stores opened", {"q4"}),  # two digits after a space are not a year
+    ("For the quarterly period ended September 30, 2023", {"q3", "2023"}),
+    ("three months ended Jun. 30, 2024", {"q2", "2024"}),
+    ("six months ended June 30, 2024", {"h1", "2024"}),
+    ("nine months ended September 30, 2023", {"2023"}),  # a span of three quarters: its year only
 ])
 def test_periods_are_read_in_one_spelling(text, periods):
-    from qa.periods import period_terms
+    from retrieval.periods import period_terms
 
     assert period_terms(text) == periods
+
+
+def test_an_opening_states_its_periods_but_a_lone_year_is_not_one():
+    from retrieval.periods import stated_periods
+
+    assert stated_periods("ACME Corp. Form 10-Q. For the quarterly period ended June 30, 2023. "
+                          "Incorporated in 1985. Copyright 2023.") == ["2023", "q2"]
+    assert stated_periods("Incorporated in 1985. Copyright 2023.") == []
+    assert stated_periods("x" * 3000 + " Q3 2023") == []  # only the opening is read
+    # the document's own period comes first; a comparison with last year's does not make it that year's
+    assert stated_periods("Q3 2026 Results\n| Product line | Q3 2025 (NOK m) | Q3 2026 (NOK m) |") == ["2026", "q3"]
+    assert stated_periods("Carriers of the H1 and H3 haplotypes were followed in 2019.") == []  # H1 with no year
+
+
+def test_filings_with_names_that_say_nothing_are_told_apart_by_the_period_their_cover_states(make_index):
+    """Two quarterly filings of one company under code names, chunked as ingest chunks them: the cover
+    states the quarter, the revenue pages are worded alike."""
+    from ingest import Block, Chunker, ChunkingOptions, ParsedDocument
+    from retrieval import FakeEmbedder
+
+    chunker = Chunker(FakeEmbedder().count_tokens, ChunkingOptions(max_tokens=64, target_tokens=30, min_tokens=4))
+    idx = make_index()
+    filings = {"filings/0000950170-23-035122.txt": ("June 30, 2023", "41"),
+               "filings/0000950170-23-054321.txt": ("September 30, 2023", "47")}
+    with idx.writer() as w:
+        for doc, (ended, amount) in filings.items():
+            parsed = ParsedDocument(blocks=[
+                Block("title", "Form 10-Q", 1), Block("text", f"For the quarterly period ended {ended}.", 1),
+                Block("title", "Results of operations", 2),
+                Block("text", f"Revenue for the quarter was {amount} million euros, driven by licence sales.", 2)])
+            chunks = chunker.chunk(doc, parsed)
+            assert {tuple(c.meta["periods"]) for c in chunks} == {("2023", "q2" if amount == "41" else "q3")}
+            w.add_document(DocumentInfo(doc=doc), chunks)
+        w.commit()
+    for question, amount in (("What was revenue in Q3 2023?", "47"), ("What was revenue in the second quarter of 2023?", "41")):
+        ans = _answerer(idx).ask(question)
+        doc = next(d for d, (_, a) in filings.items() if a == amount)
+        assert ans.citations[0].chunk.doc == doc and amount in ans.answer, question
 
 
 def test_a_plain_word_tells_siblings_apart_only_when_the_others_never_use_it(make_index):
