@@ -95,7 +95,7 @@ class SentenceVectors:
 
 def _name_terms(hit: Hit) -> set[str]:
     """The words of a hit's folder, title and section, with the periods they name in one spelling
-    (``2023Q3`` and ``Q3-2023`` both give "q3" and "2023": :func:`qa.periods.period_terms`)."""
+    (``2023Q3`` and ``Q3-2023`` both give "q3" and "2023": :func:`retrieval.periods.period_terms`)."""
     name = _name_terms_text(hit)
     return set(content_terms(name)) | period_terms(name)
 
