@@ -96,15 +96,10 @@ class SentenceVectors:
 def _name_terms(hit: Hit) -> set[str]:
     """The words of a hit's folder, title and section, with the periods they name in one spelling
     (``2023Q3`` and ``Q3-2023`` both give "q3" and "2023": :func:`retrieval.periods.period_terms`)."""
-    name = _name_terms_text(hit)
-    return set(content_terms(name)) | period_terms(name)
-
-
-def _name_terms_text(hit: Hit) -> str:
-    """A hit's folder, title and section, as one text."""
     c = hit.chunk
     parts = c.doc.replace("\\", "/").split("/")
-    return " ".join(parts[:-1] + [doc_title(c.doc), c.section or ""])
+    name = " ".join(parts[:-1] + [doc_title(c.doc), c.section or ""])
+    return set(content_terms(name)) | period_terms(name)
 
 
 def _siblings(a: set[str], b: set[str]) -> bool:
@@ -130,7 +125,7 @@ def name_match(question: str, hits: list[Hit]) -> list[float]:
     if not q_terms:
         return [0.0] * len(hits)
     names = [_name_terms(h) for h in hits]
-    stated = _stated_periods(hits)
+    stated = _stated_periods(hits, names)
     said = _words_by_document(hits)
     out = [0.0] * len(hits)
     for i, mine in enumerate(names):
@@ -147,18 +142,15 @@ def name_match(question: str, hits: list[Hit]) -> list[float]:
     return out
 
 
-def _stated_periods(hits: list[Hit]) -> dict[str, set[str]]:
+def _stated_periods(hits: list[Hit], names: list[set[str]]) -> dict[str, set[str]]:
     """Per document among the hits, the periods its opening states (kept at ingest in
-    ``Chunk.meta["periods"]``: "For the quarterly period ended September 30, 2023"), with those its
-    name holds; documents that state none are left out."""
+    ``Chunk.meta["periods"]``: "For the quarterly period ended September 30, 2023"), with its name's
+    words (``names``, which hold the periods the name gives); documents that state none are left out."""
     out: dict[str, set[str]] = {}
-    for h in hits:
+    for h, name in zip(hits, names):
         periods = h.chunk.meta.get("periods") if h.chunk.meta else None
         if periods:
-            out.setdefault(h.chunk.doc, set()).update(periods)
-    for h in hits:
-        if h.chunk.doc in out:
-            out[h.chunk.doc] |= period_terms(_name_terms_text(h))
+            out.setdefault(h.chunk.doc, set()).update(periods, name)
     return out
 
 
