@@ -23,7 +23,7 @@ from typing import Iterator
 
 from qa.answer import ABSTAIN_TEXT, Answer, Evidence, Passage
 from qa.evidence import EvidenceOptions, SentenceVectors, overlap, retrieve, select_evidence
-from qa.extract import Extract, choose
+from qa.extract import Extract, choose, short_form
 from qa.generators import Generator
 from qa.grounding import is_abstention, question_coverage, strip_citations, support, without_citations
 from qa.prompt import build_messages
@@ -245,6 +245,7 @@ class Answerer:
             phrased, why = self._phrase(question, ex, quoted)
             timings["generate_s"] = time.perf_counter() - t_gen
             short, reason = (phrased, why) if phrased else (short, f"{reason}; {why}")
-        if normalize_answer(short) == normalize_answer(quoted):  # the quote is that one sentence
-            short = ex.span or ""  # its span, or nothing shorter than the quote can be said
+        if normalize_answer(short) == normalize_answer(quoted):  # the short answer is all the quote says
+            own = short_form(ex.sentence, ex.span)  # the sentence alone (not what follows it), its span,
+            short = own if normalize_answer(own) != normalize_answer(quoted) else ex.span or ""  # or nothing
         yield done(short, quoted, False, cited, reason)

@@ -6,10 +6,14 @@ A sentence is scored on four things, each in [0, 1], and the mean wins:
 - words: the share of the question's words in the sentence, rare words (across the candidate
   sentences) counting more;
 - kind: whether the sentence holds an answer of the kind the question asks for (an amount for
-  "how many", a date for "when", a name for "who"), that the question does not already say;
+  "how many", a date for "when", a name for "who"), that the question does not already say, or,
+  for "What is X?", whether it defines X ("X is a ...", "X, a ...", "... (X)" spelling out an acronym);
 - source: how well the passage's chunk ranked (its rescored retrieval score, relative to the best).
 
 A sentence that only restates the question (every word of it in the question) is worth half.
+A winning sentence that only announces what follows ("Baculoviruses have a number of advantages
+as vaccine vectors.", a sentence ending in ':') is shown with the sentences after it, which hold
+the answer.
 Then the span: the amount, date or name of that kind nearest the question's words, preferring
 the unit the question counts in ("how many weeks" -> "12 weeks", not "25 days").
 
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qa.answer import Passage
 from qa.evidence import SentenceVectors
@@ -63,6 +67,15 @@ _REASON = re.compile(r"\b(?:because(?:\s+of)?|due\s+to|caused\s+by|as\s+a\s+resu
                      r"so\s+that|in\s+order\s+to|leads?\s+to|led\s+to|results?\s+(?:from|in))\b[^.;:]*", re.IGNORECASE)
 _MONEY = re.compile(rf"{_CURRENCY}|%|percent|per\s?cent", re.IGNORECASE)
 KINDS = ("quantity", "date", "name", "place", "reason")
+#: the term as a sentence's subject: "Sporulation is", "Listeria species are", "EGR1, also known as Zif268, is",
+#: "Bacillus subtilis (B. subtilis), a ..."; not "The advantages of Listeria are"
+_SUBJECT_START = r"^(?:(?:the|an?)\s+)?"
+_DEFINES = (r"(?:\s+[a-z]+)?(?:\s*\([^)]{1,80}\))?(?:,\s*(?:also\s+)?(?:known|called|termed|referred\s+to)\s+as\s[^,]{1,60},)?"
+            r"\s*(?:,\s*(?:an?|the|which\s+(?:is|are))\s|(?:is|are|was|were)\s+(?!not\b|also\b)"
+            r"|refers?\s+to\b|stands?\s+for\b|means\b|denotes\b|:\s)")
+_ANNOUNCES = re.compile(r"\b(?:a\s+(?:number|variety|range|series|couple)\s+of|several|numerous|various|multiple|a\s+few|"
+                        r"many|the\s+following|two|three|four|five|six)\s+(?:[\w-]+\s+){0,2}?(?P<noun>[\w-]+)",
+                        re.IGNORECASE)
 
 
 @dataclass
@@ -202,6 +215,59 @@ def short_form(sentence: str, span: str | None, max_words: int = 40) -> str:
     return text if len(text.split()) <= max_words else " ".join(text.split()[:max_words]) + " …"
 
 
+def _term_pattern(term: str) -> str:
+    """A regex for a term as a sentence may write it: any case, '-' or ' ' between words, singular or plural."""
+    words_ = term.split()
+    last = words_[-1]
+    if len(last) > 3 and last.lower().endswith("s") and last.isalpha():
+        last = last[:-1]
+    body = r"[\s-]+".join(re.escape(w) for w in words_[:-1] + [last])
+    return rf"(?<![\w-]){body}(?:e?s)?(?![\w-])"
+
+
+def defines(sentence: str, term: str) -> bool:
+    """Whether the sentence says what ``term`` is: "X is/are ...", "X, a ...", "X refers to / stands
+    for / means ...", or spells out the acronym X ("quantitative RT-PCR (qRT-PCR)")."""
+    pattern = _term_pattern(term)
+    if re.search(_SUBJECT_START + pattern + _DEFINES, sentence, re.IGNORECASE):
+        return True
+    acronym = " " not in term and sum(ch.isupper() for ch in term) >= 2
+    return acronym and re.search(rf"\w[\w\s,-]{{8,}}\(\s*{pattern}\s*[,;)]", sentence, re.IGNORECASE) is not None
+
+
+def announces(sentence: str, q: QuestionShape) -> bool:
+    """Whether the sentence only points at what follows: it ends in ':' or counts what the question
+    asks about without saying it ("a number of advantages", "several important criteria")."""
+    if sentence.rstrip().endswith(":"):
+        return True
+    return any(set(content_terms(m.group("noun"))) & q.terms for m in _ANNOUNCES.finditer(sentence))
+
+
+def with_what_follows(text: str, sentence: str, max_words: int = 40, most: int = 2) -> str:
+    """The sentence and up to ``most`` sentences after it in ``text``, until ``max_words`` are shown."""
+    sents = sentences(text)
+    if sentence not in sents:
+        return sentence
+    i = sents.index(sentence)
+    shown = [sentence]
+    for nxt in sents[i + 1: i + 1 + most]:
+        if table_cells(nxt) is not None or len(" ".join(shown).split()) >= max_words:
+            break
+        shown.append(nxt)
+    return " ".join(shown)
+
+
+def _kind_part(sentence: str, q: QuestionShape) -> tuple[float | None, str | None]:
+    """(how well the sentence holds an answer of the question's kind, the span); None, None when
+    the question asks for no particular kind."""
+    if q.kind == "definition":
+        return (1.0 if q.subject and defines(sentence, q.subject) else 0.0), None
+    if q.kind not in KINDS:
+        return None, None
+    span = best_span(sentence, q)  # an answer of the kind asked for, and in the unit asked for
+    return (0.0 if not span else 1.0 if _in_unit(span, q) else 0.5), span
+
+
 def _restates(sentence: str, q: QuestionShape) -> bool:
     terms = set(content_terms(sentence))
     return bool(terms) and terms <= q.terms
@@ -232,11 +298,13 @@ def choose(question: str, passages: list[Passage], embedder, vectors=None, max_s
     for i in order:
         p, s = cands[i]
         parts = [dense[i], lexical[i], max(0.0, p.score) / top]
-        span = best_span(s, q) if q.kind in KINDS else None
-        if q.kind in KINDS:  # an answer of the kind asked for, and in the unit asked for
-            parts.append(0.0 if not span else 1.0 if _in_unit(span, q) else 0.5)
+        kind, span = _kind_part(s, q)
+        if kind is not None:
+            parts.append(kind)
         score = sum(parts) / len(parts) * (0.5 if _restates(s, q) else 1.0)
         if best is None or score > best.score:
             best = Extract(p, s, span, score, short_form(s, span))
+    if best is not None and best.span is None and q.kind != "quantity" and announces(best.sentence, q):
+        best = replace(best, short=with_what_follows(best.passage.chunk.text, best.sentence))
     return best
 

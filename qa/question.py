@@ -4,6 +4,7 @@
     "When do unused days expire?"                        -> kind "date"
     "Who approves purchases over 10,000 euros?"          -> kind "name"
     "What caused the outage?"                            -> kind "reason"
+    "What is prior authorization?"                       -> kind "definition", subject "prior authorization"
     "What does the dental plan cover?"                   -> kind "other"
 
 Rules over the question's own words: no corpus, no thresholds.
@@ -35,14 +36,39 @@ _REASON = re.compile(r"^\s*why\b|\bwhat\s+(?:caused|causes|led\s+to|leads\s+to|t
                      r"|\bwhat\s+(?:was|were|are|is)\s+the\s+(?:cause|reason)s?\b|\breasons?\s+(?:for|why)\b|\bhow\s+come\b",
                      re.IGNORECASE)
 _PLACE = re.compile(r"^\s*where\b|\bwhere\s+(?:is|are|was|were|do|does|can|should|must)\b", re.IGNORECASE)
+_DEFINITION = re.compile(
+    r"^\s*what\s+(?:is|are)\s+(?:an?\s+)?(?P<x>[^?]+?)\s*\?*\s*$"
+    r"|^\s*what\s+(?:does|do)\s+(?:an?\s+|the\s+)?(?P<y>[^?]+?)\s+(?:stand\s+for|mean)\s*\?*\s*$"
+    r"|^\s*what\s+is\s+meant\s+by\s+(?:an?\s+|the\s+)?(?P<z>[^?]+?)\s*\?*\s*$",
+    re.IGNORECASE,
+)
+#: words that make "what is ..." ask about something other than a term's meaning
+#: ("what is the size of", "what is discussed in", "what is it", "what are some examples")
+_NOT_A_TERM = frozenset("""the this that these those it they there of for in on to by with from about at as into
+    than used known called discussed reported described shown found done made some any other examples types kinds
+    ways steps""".split())
 _WORD = re.compile(r"[A-Za-z]+")
 
 
 @dataclass(frozen=True)
 class QuestionShape:
-    kind: str  # quantity | date | name | place | reason | other
+    kind: str  # quantity | date | name | place | reason | definition | other
     focus: str | None  # stemmed noun the answer is counted in ("week"), if the question names one
     terms: frozenset[str]  # the question's content terms (stemmed)
+    subject: str | None = None  # the term a definition question asks about ("prior authorization")
+
+
+def _defined_term(question: str) -> str | None:
+    """The term of "What is X?", "What are Xs?", "What does X stand for?", if X is a short term."""
+    m = _DEFINITION.match(question)
+    if not m:
+        return None
+    term = " ".join((m.group("x") or m.group("y") or m.group("z")).split())
+    term = re.sub(r"\s*\([^)]*\)$", "", term)  # "nuclear receptors (NRs)": the sentence may spell it either way
+    toks = term.split()
+    if not 1 <= len(toks) <= 5 or any(t.lower() in _NOT_A_TERM for t in toks):
+        return None
+    return term
 
 
 def shape(question: str) -> QuestionShape:
@@ -63,6 +89,9 @@ def shape(question: str) -> QuestionShape:
         elif m.group(1) and m.group(1).lower() in ("long", "soon", "often", "frequently"):
             focus = "time"
         return QuestionShape("quantity", focus, terms)
+    term = _defined_term(question)
+    if term:
+        return QuestionShape("definition", None, terms, term)
     if _NAME.search(question):
         return QuestionShape("name", None, terms)
     if _PLACE.search(question):

@@ -287,3 +287,16 @@ def test_many_sessions_asking_at_once(index):
     for q, a in zip(questions, answers):
         assert a.question == q and not a.abstained
         assert ("25 days" in a.text) if "leave" in q else ("VPN" in a.text)
+
+
+def test_an_announcing_sentence_runs_on_but_never_becomes_the_whole_quote(make_index):
+    idx = make_index()
+    text = ("Baculoviruses have a number of advantages as vaccine vectors. "
+            "They are readily manipulated and accommodate large gene insertions.")
+    with idx.writer() as w:
+        w.add_document(DocumentInfo(doc="vectors.txt"), [Chunk(id="v#0", doc="vectors.txt", text=text)])
+        w.commit()
+    ans = _answerer(idx).ask("What is the advantage of baculovirus vectors?")
+    assert not ans.abstained and "readily manipulated" in ans.quote
+    # the announcement and what follows is the whole quote: the short answer is the sentence alone, not ""
+    assert ans.answer == "Baculoviruses have a number of advantages as vaccine vectors."

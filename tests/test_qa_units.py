@@ -114,3 +114,57 @@ def test_a_long_sentence_is_never_cut_inside_brackets():
                 "seroconversion; the intranasal route gave a higher conversion rate than the others did in all tests.")
     assert clauses_of(sentence)[0].endswith("(H1N1; PR8) was given twice to mice and ferrets in this study:")
     assert "(H1N1; PR8)" in short_form(sentence, "PR8")
+
+
+def test_a_question_asking_what_a_term_is_names_the_term():
+    from qa.question import shape
+
+    assert (shape("What is prior-authorization?").kind, shape("What is prior-authorization?").subject) == (
+        "definition", "prior-authorization")
+    assert shape("What are nuclear receptors (NRs)?").subject == "nuclear receptors"
+    assert shape("What does HTS stand for?").subject == "HTS"
+    # about something else than a term's meaning
+    for question in ("What is the size of a flavivirus?", "What is discussed in this publication?",
+                     "What are the most common viruses?", "What is it?", "What are some non-drug interventions?"):
+        assert shape(question).kind != "definition", question
+
+
+def test_the_sentence_that_defines_the_term_is_the_answer():
+    from qa.answer import Passage
+    from qa.extract import choose, defines
+    from retrieval import FakeEmbedder
+
+    assert defines("Sporulation is an adaptive strategy that lets bacteria survive.", "sporulation")
+    assert defines("Samples were tested by quantitative real-time PCR (qRT-PCR) as before.", "qRT-PCR")
+    assert defines("Nuclear receptors (NRs) are ligand-activated transcription factors.", "nuclear receptor")
+    assert defines("Listeria species are Gram-positive food-borne pathogens.", "Listeria")
+    assert defines("EGR1, also known as Zif268 and NGF1-A, is a zinc finger protein.", "EGR1")
+    assert not defines("Spo0A is the key regulator for sporulation.", "sporulation")
+    assert not defines("The advantages of Listeria are that it can invade many cells.", "Listeria")
+    assert not defines("Sporulation is not seen in these cells.", "sporulation")
+    text = ("Spo0A is the key regulator for sporulation in many species. "
+            "Sporulation is an adaptive strategy that lets bacteria survive harsh conditions. "
+            "Several genes control sporulation timing.")
+    passage = Passage(1, Chunk(id="c1", doc="b.txt", text=text), text, 1.0)
+    ex = choose("What is sporulation?", [passage], FakeEmbedder())
+    assert ex.sentence.startswith("Sporulation is an adaptive strategy")
+
+
+def test_a_sentence_that_only_announces_the_answer_is_shown_with_what_follows():
+    from qa.answer import Passage
+    from qa.extract import announces, choose
+    from qa.question import shape
+
+    q = shape("What is the advantage of baculovirus vectors?")
+    assert announces("Baculoviruses have a number of advantages as vaccine vectors.", q)
+    assert announces("The vectors have these properties:", q)
+    assert not announces("Several recent studies looked at other compounds.", q)
+    text = ("Baculoviruses have a number of advantages as vaccine vectors. "
+            "They are readily manipulated and accommodate large gene insertions. "
+            "Insect promoters are not effective in mammals.")
+    passage = Passage(1, Chunk(id="c1", doc="v.txt", text=text), text, 1.0)
+    from retrieval import FakeEmbedder
+
+    ex = choose("What is the advantage of baculovirus vectors?", [passage], FakeEmbedder())
+    assert ex.sentence == "Baculoviruses have a number of advantages as vaccine vectors."
+    assert "readily manipulated" in ex.short and ex.short.startswith(ex.sentence)
