@@ -180,13 +180,13 @@ def document_coverage(question: str, pool: list[Hit]) -> dict[str, float]:
     pool's documents use them) that its retrieved chunks hold together: the article about the
     question's virus, country and year covers all three across its chunks, where a neighbour
     on the same disease has one chunk that matches well and nothing of the rest."""
-    q_terms = set(content_terms(question))
+    q_terms = sorted(set(content_terms(question)))  # one summing order: the same scores in every process
     said = _words_by_document(pool)
     if not q_terms or not said:
         return {}
     idf = {t: math.log(1 + len(said) / (1 + sum(t in words for words in said.values()))) for t in q_terms}
     total = sum(idf.values()) or 1.0
-    return {doc: sum(idf[t] for t in q_terms & words) / total for doc, words in said.items()}
+    return {doc: sum(idf[t] for t in q_terms if t in words) / total for doc, words in said.items()}
 
 
 def rescore(question: str, hits: list[Hit], embedder: Embedder, query_vector: np.ndarray | None = None,
@@ -231,7 +231,7 @@ def sentence_score(question_terms: set[str], sentence: str, idf: dict[str, float
     terms = set(content_terms(sentence))
     if not terms:
         return 0.0
-    matched = question_terms & terms
+    matched = sorted(question_terms & terms)  # one summing order: the same scores in every process
     return sum(idf.get(t, 1.0) for t in matched) / math.sqrt(len(terms) + 4)
 
 
