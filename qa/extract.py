@@ -4,7 +4,8 @@ A sentence is scored on four things, each in [0, 1], and the mean wins:
 
 - meaning: the cosine between the question and the sentence (the index's own embedder);
 - words: the share of the question's words in the sentence, rare words (across the candidate
-  sentences) counting more;
+  sentences) counting more; a sentence that opens on "They", "These", "It" also speaks of the
+  words of the sentence before it;
 - kind: whether the sentence holds an answer of the kind the question asks for (an amount for
   "how many", a date for "when", a name for "who"), that the question does not already say, or,
   for "What is X?", whether it defines X ("X is a ...", "X, a ...", "... (X)" spelling out an acronym);
@@ -73,6 +74,8 @@ _SUBJECT_START = r"^(?:(?:the|an?)\s+)?"
 _DEFINES = (r"(?:\s+[a-z]+)?(?:\s*\([^)]{1,80}\))?(?:,\s*(?:also\s+)?(?:known|called|termed|referred\s+to)\s+as\s[^,]{1,60},)?"
             r"\s*(?:,\s*(?:an?|the|which\s+(?:is|are))\s|(?:is|are|was|were)\s+(?!not\b|also\b)"
             r"|refers?\s+to\b|stands?\s+for\b|means\b|denotes\b|:\s)")
+#: a sentence that opens on what the one before it named ("They have a double-stranded RNA genome.")
+_ANAPHOR = re.compile(r"^(?:they|these|this|it|its|their|such|both|the\s+latter)\b", re.IGNORECASE)
 _ANNOUNCES = re.compile(r"\b(?:a\s+(?:number|variety|range|series|couple)\s+of|several|numerous|various|multiple|a\s+few|"
                         r"many|the\s+following|two|three|four|five|six)\s+(?:[\w-]+\s+){0,2}?(?P<noun>[\w-]+)",
                         re.IGNORECASE)
@@ -273,20 +276,36 @@ def _restates(sentence: str, q: QuestionShape) -> bool:
     return bool(terms) and terms <= q.terms
 
 
+def _candidates(passages: list[Passage]) -> tuple[list[tuple[Passage, str]], list[set[str]]]:
+    """Each passage's sentences with the terms they speak of: their own, and, for a sentence that
+    opens on what the sentence before it named ("They", "These antivirals"), that sentence's too."""
+    cands: list[tuple[Passage, str]] = []
+    terms: list[set[str]] = []
+    for p in passages:
+        before: set[str] = set()
+        for s in dict.fromkeys(sentences(p.chunk.text)):
+            own = set(content_terms(s))
+            if own:
+                cands.append((p, s))
+                terms.append(own | before if _ANAPHOR.match(s) else own)
+            before = own
+    return cands, terms
+
+
 def choose(question: str, passages: list[Passage], embedder, vectors=None, max_sentences: int = 30) -> Extract | None:
     """The best answer-bearing sentence of the passages' chunks (see the module's docstring)."""
     q = shape(question)
-    cands = [(p, s) for p in passages for s in dict.fromkeys(sentences(p.chunk.text)) if content_terms(s)]
+    cands, sent_terms = _candidates(passages)
     if not cands:
         return None
     df: dict[str, int] = {}
-    sent_terms = [set(content_terms(s)) for _, s in cands]
     for terms in sent_terms:
         for t in terms & q.terms:
             df[t] = df.get(t, 0) + 1
-    idf = {t: math.log(1 + len(cands) / (1 + df.get(t, 0))) for t in q.terms}
+    q_terms = sorted(q.terms)  # one summing order: the same scores in every process
+    idf = {t: math.log(1 + len(cands) / (1 + df.get(t, 0))) for t in q_terms}
     total = sum(idf.values()) or 1.0
-    lexical = [sum(idf[t] for t in terms & q.terms) / total for terms in sent_terms]
+    lexical = [sum(idf[t] for t in q_terms if t in terms) / total for terms in sent_terms]
     order = sorted(range(len(cands)), key=lambda i: -lexical[i])[:max_sentences]
     dense = [0.0] * len(cands)
     vectors = vectors or SentenceVectors(embedder, question)

@@ -168,3 +168,21 @@ def test_a_sentence_that_only_announces_the_answer_is_shown_with_what_follows():
     ex = choose("What is the advantage of baculovirus vectors?", [passage], FakeEmbedder())
     assert ex.sentence == "Baculoviruses have a number of advantages as vaccine vectors."
     assert "readily manipulated" in ex.short and ex.short.startswith(ex.sentence)
+
+
+def test_a_sentence_opening_on_they_speaks_of_what_the_sentence_before_named():
+    from qa.answer import Passage
+    from qa.extract import choose
+    from retrieval import FakeEmbedder
+
+    def best(second_subject):
+        text = ("Rotavirus A is widespread and infects humans, bovines and birds. "
+                f"{second_subject} have a double-stranded RNA genome divided into eleven segments. "
+                "Rotavirus vaccines are given orally.")
+        passage = Passage(1, Chunk(id="c1", doc="r.txt", text=text), text, 1.0)
+        return choose("Is Rotavirus single or double-stranded?", [passage], FakeEmbedder())
+
+    they = best("They")
+    assert they.sentence.startswith("They have a double-stranded RNA genome")
+    # "Cattle" does not open on the sentence before: the same words score lower without its "Rotavirus"
+    assert best("Cattle").score < they.score
