@@ -39,7 +39,8 @@ _NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve
 _UNIT_WORD = r"(?:[A-Za-z][A-Za-z\-]*)"
 _CURRENCY = r"(?:[$€£¥]|\b(?:USD|EUR|GBP|NOK|SEK|DKK|CHF|JPY|CAD|AUD|INR|CNY)\b)"
 _QUANTITY = re.compile(
-    rf"(?:{_CURRENCY}\s?)?\d[\d,.]*(?:\s?(?:%|percent|per\s?cent|k\b|m\b|bn\b|million|billion|thousand))?"
+    r"\d[\d,.]*\s+per\s+\d[\d,.]*"  # a rate: "108 per 100,000"
+    rf"|(?:{_CURRENCY}\s?)?\d[\d,.]*(?:\s?(?:%|percent|per\s?cent|k\b|m\b|bn\b|million|billion|thousand))?"
     rf"(?:\s+{_UNIT_WORD}){{0,2}}"
     rf"|\b(?:{'|'.join(_NUMBER_WORDS)})(?:[\s-]+(?:{'|'.join(_NUMBER_WORDS)}))*(?:\s+{_UNIT_WORD}){{1,2}}",
     re.IGNORECASE,
@@ -66,6 +67,7 @@ _NOT_NAMES = frozenset(w.capitalize() for w in _MONTHS) | {
     "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "The", "A", "An", "This", "That"}
 _REASON = re.compile(r"\b(?:because(?:\s+of)?|due\s+to|caused\s+by|as\s+a\s+result\s+of|owing\s+to|after|since|"
                      r"so\s+that|in\s+order\s+to|leads?\s+to|led\s+to|results?\s+(?:from|in))\b[^.;:]*", re.IGNORECASE)
+_SHARE = re.compile(r"%|\bper\s?cent\b", re.IGNORECASE)
 _MONEY = re.compile(rf"{_CURRENCY}|%|percent|per\s?cent", re.IGNORECASE)
 KINDS = ("quantity", "date", "name", "place", "reason")
 #: the term as a sentence's subject: "Sporulation is", "Listeria species are", "EGR1, also known as Zif268, is",
@@ -136,6 +138,8 @@ def _in_unit(span: str, q: QuestionShape) -> bool:
         return True
     if q.focus == "amount":
         return bool(_MONEY.search(span))
+    if q.focus != "time" and _SHARE.search(span):
+        return False  # "how many cases": "70% case detection" is a share, not a count of cases
     wants = _TIME_UNITS if q.focus == "time" else {q.focus}
     return bool(set(content_terms(span)) & wants)
 
@@ -202,7 +206,9 @@ def clauses_of(sentence: str) -> list[str]:
 
 
 def short_form(sentence: str, span: str | None, max_words: int = 40) -> str:
-    """The sentence itself, or for a long one the clauses that hold the span (or its start)."""
+    """The sentence itself (without a list item's bullet), or for a long one the clauses that hold
+    the span (or its start)."""
+    sentence = re.sub(r"^[•▪●◦‣]\s+", "", sentence)
     row = read_row(sentence)
     if row is not None:
         return row

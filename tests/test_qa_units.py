@@ -186,3 +186,25 @@ def test_a_sentence_opening_on_they_speaks_of_what_the_sentence_before_named():
     assert they.sentence.startswith("They have a double-stranded RNA genome")
     # "Cattle" does not open on the sentence before: the same words score lower without its "Rotavirus"
     assert best("Cattle").score < they.score
+
+
+def test_a_bullet_inside_a_line_starts_a_sentence_of_its_own():
+    text = "It detected 6 more cases [25] • The real time PCR has a threshold sensitivity of 10 copies. Done."
+    assert sentences(text) == ["It detected 6 more cases [25]",
+                               "• The real time PCR has a threshold sensitivity of 10 copies.", "Done."]
+    from qa.extract import short_form
+
+    assert short_form("• The real time PCR has a threshold sensitivity of 10 copies.", None).startswith("The real")
+
+
+def test_how_many_counts_a_rate_and_not_a_share():
+    from qa.extract import best_span
+    from qa.question import shape
+
+    q = shape("In 2010, how many cases of tuberculosis were estimated in China?")
+    assert best_span("China had a prevalence of all TB cases of 108 per 100,000 in 2010.", q) == "108 per 100,000"
+    from qa.extract import _in_unit
+
+    assert not _in_unit("70% case detection", q)
+    assert _in_unit("1,200 cases", q)
+    assert _in_unit("3 weeks", shape("How long does approval take?"))
