@@ -31,6 +31,13 @@ def _hit(text, doc="d.txt", rank=1, dense=0.8):
     return Hit(Chunk(id=f"{doc}-{rank}", doc=doc, text=text), 1.0 / rank, rank, dense=dense)
 
 
+def _passage(text, doc="d.txt"):
+    """One retrieved passage whose text is its whole chunk, as the extraction reads it."""
+    from qa.answer import Passage
+
+    return Passage(1, Chunk(id=f"{doc}-1", doc=doc, text=text), text, 1.0)
+
+
 def test_evidence_keeps_the_best_sentence_with_neighbours():
     text = "Intro sentence here. The canteen opens at noon. Employees get 25 days of annual leave. Carry-over is five days. Unrelated closing."
     [p] = select_evidence("How many days of annual leave?", [_hit(text)])
@@ -130,7 +137,6 @@ def test_a_question_asking_what_a_term_is_names_the_term():
 
 
 def test_the_sentence_that_defines_the_term_is_the_answer():
-    from qa.answer import Passage
     from qa.extract import choose, defines
     from retrieval import FakeEmbedder
 
@@ -145,13 +151,12 @@ def test_the_sentence_that_defines_the_term_is_the_answer():
     text = ("Spo0A is the key regulator for sporulation in many species. "
             "Sporulation is an adaptive strategy that lets bacteria survive harsh conditions. "
             "Several genes control sporulation timing.")
-    passage = Passage(1, Chunk(id="c1", doc="b.txt", text=text), text, 1.0)
+    passage = _passage(text, "b.txt")
     ex = choose("What is sporulation?", [passage], FakeEmbedder())
     assert ex.sentence.startswith("Sporulation is an adaptive strategy")
 
 
 def test_a_sentence_that_only_announces_the_answer_is_shown_with_what_follows():
-    from qa.answer import Passage
     from qa.extract import announces, choose
     from qa.question import shape
 
@@ -162,7 +167,7 @@ def test_a_sentence_that_only_announces_the_answer_is_shown_with_what_follows():
     text = ("Baculoviruses have a number of advantages as vaccine vectors. "
             "They are readily manipulated and accommodate large gene insertions. "
             "Insect promoters are not effective in mammals.")
-    passage = Passage(1, Chunk(id="c1", doc="v.txt", text=text), text, 1.0)
+    passage = _passage(text, "v.txt")
     from retrieval import FakeEmbedder
 
     ex = choose("What is the advantage of baculovirus vectors?", [passage], FakeEmbedder())
@@ -171,7 +176,6 @@ def test_a_sentence_that_only_announces_the_answer_is_shown_with_what_follows():
 
 
 def test_a_sentence_opening_on_they_speaks_of_what_the_sentence_before_named():
-    from qa.answer import Passage
     from qa.extract import choose
     from retrieval import FakeEmbedder
 
@@ -179,7 +183,7 @@ def test_a_sentence_opening_on_they_speaks_of_what_the_sentence_before_named():
         text = ("Rotavirus A is widespread and infects humans, bovines and birds. "
                 f"{second_subject} have a double-stranded RNA genome divided into eleven segments. "
                 "Rotavirus vaccines are given orally.")
-        passage = Passage(1, Chunk(id="c1", doc="r.txt", text=text), text, 1.0)
+        passage = _passage(text, "r.txt")
         return choose("Is Rotavirus single or double-stranded?", [passage], FakeEmbedder())
 
     they = best("They")
