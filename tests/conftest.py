@@ -15,12 +15,17 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 # (answer.min_confidence) and no ingest fits one; the calibration's tests call it themselves.
 os.environ["ARCHIVIST_ANSWER__CALIBRATE_AFTER_INGEST"] = "false"
 
-# hypothesis (under schemathesis) keeps its caches in a temporary folder, not .hypothesis/ in the checkout
+# hypothesis (under schemathesis) keeps its caches in a temporary folder, not .hypothesis/ in the checkout,
+# and the folder goes when the run ends
+import atexit  # noqa: E402
+import shutil  # noqa: E402
 import tempfile  # noqa: E402
 
 from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
 
-set_hypothesis_home_dir(tempfile.mkdtemp(prefix="archivist-hypothesis-"))
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="archivist-hypothesis-")
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 
 
 @pytest.fixture(autouse=True)
