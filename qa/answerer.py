@@ -25,11 +25,12 @@ from qa.answer import ABSTAIN_TEXT, Answer, Evidence, Passage
 from qa.evidence import EvidenceOptions, SentenceVectors, overlap, retrieve, select_evidence
 from qa.extract import Extract, choose, short_form
 from qa.generators import Generator
+from qa.names import absent_names
 from qa.grounding import is_abstention, question_coverage, strip_citations, support, without_citations
 from qa.prompt import build_messages
 from qa.quote import quote as quote_of
 from qa.text import content_terms, normalize_answer
-from retrieval import Index, SearchFilter
+from retrieval import Index, SearchFilter, chunk_index_text
 
 PHRASINGS = ("extract", "model")
 CALIBRATION_NOTE = "calibration"
@@ -51,6 +52,8 @@ class AnswerOptions:
     #: (the generator phrases it; shown only when it holds the extracted span and passes the checks)
     phrasing: str = "extract"
     correct_spelling: bool = True  # read unknown words as the index's closest ones
+    #: abstain when the question names a thing the reader's documents never name (qa.names)
+    check_names: bool = True
     quote_neighbours: int = 2  # sentences quoted around the answer-bearing one
     quote_words: int = 120
     max_tokens: int = 64
@@ -163,6 +166,12 @@ class Answerer:
         hits = retrieve(self.index, query, opt.k, opt.evidence, filter=filter, vectors=vectors)
         return Assessment(query, hits, confidence(query, hits, opt), vectors)
 
+    def _absent_names(self, question: str, hits: list, filter: SearchFilter | None) -> list[str]:
+        if not self.options.check_names:
+            return []
+        return absent_names(question, [chunk_index_text(h.chunk) for h in hits],
+                            lambda words: self.index.known_words(words, filter=filter))
+
     def _phrase(self, question: str, ex: Extract, quote: str) -> tuple[str | None, str]:
         """The model's short answer, when it passes every check; else None and why not."""
         source = Passage(1, ex.passage.chunk, quote, ex.passage.score, ex.sentence)
@@ -225,6 +234,12 @@ class Answerer:
             return Answer(question, short, quoted, abstained, cited, passages, timings, reason,
                           query if query != question else search_query, hits)
 
+        missing = self._absent_names(search_query or question, hits, filter) if hits else []
+        if missing:
+            named = ", ".join(f"“{n}”" for n in missing)
+            yield done(f"{ABSTAIN_TEXT} None of them mentions {named}.", "", True, [],
+                       f"the documents never mention {named}")
+            return
         threshold, origin = self.threshold()
         if not hits or c.value < threshold:
             yield done(ABSTAIN_TEXT, "", True, [], f"nothing close enough (confidence {c.value:.2f} < {origin} "

@@ -320,6 +320,15 @@ class Index:
             return query
         return lexical.correct(query, self._allowed(gen, filter))
 
+    def known_words(self, words: list[str], *, filter: SearchFilter | None = None) -> set[str]:
+        """Those of ``words`` that the reader's chunks use (or use a close spelling of)."""
+        with self._lock:
+            gen = self.refresh()
+            lexical = self._lexical
+        if gen == 0 or lexical is None:
+            return set()
+        return lexical.known(words, self._allowed(gen, filter))
+
     def note(self, key: str) -> str | None:
         """A value the index keeps beside its chunks (e.g. its answer calibration), or None."""
         return store.get_meta(self._con, f"note:{key}")

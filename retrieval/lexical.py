@@ -107,11 +107,8 @@ class LexicalIndex:
             s[rows] += idf * tf / (tf + K1 * (1.0 - B + B * self._lengths[rows] / avgdl))
         return s.astype(np.float32)
 
-    def correct(self, query: str, allowed: np.ndarray | None = None) -> str:
-        """``query`` with misspelt words followed by the closest term of the chunks in ``allowed``
-        (every chunk when None): see :mod:`retrieval.spelling`."""
-        if self._counts is None:
-            return query
+    def _reader_speller(self, allowed: np.ndarray | None):
+        """The vocabulary as the chunks in ``allowed`` (every chunk when None) hold it."""
         from retrieval.spelling import Speller
 
         if self._speller is None:
@@ -126,7 +123,22 @@ class LexicalIndex:
             rows = indices[indptr[col]:indptr[col + 1]]
             return len(rows) if mask is None else int(mask[rows].sum())
 
-        return self._speller.with_frequency(frequency).correct(query)
+        return self._speller.with_frequency(frequency)
+
+    def correct(self, query: str, allowed: np.ndarray | None = None) -> str:
+        """``query`` with misspelt words followed by the closest term of the chunks in ``allowed``
+        (every chunk when None): see :mod:`retrieval.spelling`."""
+        if self._counts is None:
+            return query
+        return self._reader_speller(allowed).correct(query)
+
+    def known(self, words: Sequence[str], allowed: np.ndarray | None = None) -> set[str]:
+        """Those of ``words`` that a chunk in ``allowed`` holds, or holds a close spelling of
+        (every word when the index keeps no term counts: nothing can be told apart)."""
+        if self._counts is None:
+            return set(words)
+        speller = self._reader_speller(allowed)
+        return {w for w in words if speller.known(w) or speller.suggest(w)}
 
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top ``k`` (vector id, score) with a positive score; ``allowed`` is a set of ids."""

@@ -28,6 +28,15 @@ atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
 set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 
 
+def without_echoed_names(text: str, asked: list[str]) -> str:
+    """``text`` without the names a refusal quotes back from the questions in ``asked`` ("None of them
+    mentions “Nightingale”": the asker's own word, not the documents'), as printed or as JSON."""
+    import re
+
+    return re.sub(r"(?:“|\\u201c)([^”\\]+)(?:”|\\u201d)",
+                  lambda m: "" if any(m.group(1) in q for q in asked) else m.group(0), text)
+
+
 @pytest.fixture(autouse=True)
 def no_outside_network(monkeypatch):
     """Any attempt to reach beyond this machine fails the test that made it."""

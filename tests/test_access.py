@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, sign_in
+from conftest import ROOT, sign_in, without_echoed_names
 from ui.cli import main
 
 SECRETS = ("Nightingale", "Harbour Logistics", "91 million", "4,100,000", "912000", "Lovelace", "874000")
@@ -91,8 +91,10 @@ def _no_secrets(text):
     """No secret in ``text`` beyond the attacker's own questions echoed back."""
     from ui.web.render import escape_md
 
-    for q in ATTACKS + ["and how much was it?"]:
+    asked = ATTACKS + ["and how much was it?"]
+    for q in asked:
         text = text.replace(escape_md(q), "").replace(json.dumps(q), "").replace(q, "")
+    text = without_echoed_names(text, asked)
     leaked = [s for s in SECRETS if s.lower() in text.lower()]
     assert not leaked, f"leaked {leaked}: {text[:500]}"
 

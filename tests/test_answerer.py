@@ -300,3 +300,28 @@ def test_an_announcing_sentence_runs_on_but_never_becomes_the_whole_quote(make_i
     assert not ans.abstained and "readily manipulated" in ans.quote
     # the announcement and what follows is the whole quote: the short answer is the sentence alone, not ""
     assert ans.answer == "Baculoviruses have a number of advantages as vaccine vectors."
+
+
+def test_a_question_naming_what_no_document_names_is_refused_and_says_which(index):
+    ans = _answerer(index).ask("How many days of paid annual leave does Kubernetes get?")
+    assert ans.abstained and ans.citations == [] and ans.quote == ""
+    assert "“Kubernetes”" in ans.answer and ans.answer.startswith(ABSTAIN_TEXT)
+    assert ans.reason == "the documents never mention “Kubernetes”"
+    assert ans.hits  # the closest passages are still listed
+    # the same question without the name, or with a name the documents use, is answered
+    assert not _answerer(index).ask(LEAVE_Q).abstained
+    assert not _answerer(index).ask("Do I need the VPN outside the office? Connect with PIN?").abstained
+    # and the check can be turned off
+    assert not _answerer(index, check_names=False).ask("How many days of paid annual leave does Kubernetes get?").abstained
+
+
+def test_a_name_only_a_restricted_document_uses_does_not_count_as_named(index):
+    q = "What is the executive salary of the chief executive at Zentrix?"
+    with index.writer() as w:
+        w.add_document(DocumentInfo(doc="board/zentrix.txt"), [
+            Chunk(id="z", doc="board/zentrix.txt", text="Zentrix pays its chief executive 2 million.", groups=("board",))])
+        w.commit()
+    staff = _answerer(index).ask(q, filter=SearchFilter.for_groups(["everyone"]))
+    assert staff.abstained and staff.reason == "the documents never mention “Zentrix”"
+    board = _answerer(index).ask(q, filter=SearchFilter.for_groups(["board"]))
+    assert not board.abstained

@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+from conftest import without_echoed_names
 
 SECRETS = ("Nightingale", "Harbour Logistics", "91 million", "912000", "Lovelace")
 HANDBOOK = ("# Employee handbook\n\nAnnual leave is 25 days per year. Salaries are reviewed every April by "
@@ -112,6 +113,7 @@ def server(site):
 def _no_secrets(text: str) -> None:
     for q in ATTACKS:
         text = text.replace(q, "").replace(json.dumps(q)[1:-1], "")
+    text = without_echoed_names(text, ATTACKS + ["and who approved it?"])
     for secret in SECRETS:
         assert secret not in text, f"{secret!r} leaked"
 

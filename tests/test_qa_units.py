@@ -212,3 +212,29 @@ def test_how_many_counts_a_rate_and_not_a_share():
     assert not _in_unit("70% case detection", q)
     assert _in_unit("1,200 cases", q)
     assert _in_unit("3 weeks", shape("How long does approval take?"))
+
+
+def test_the_names_a_question_uses():
+    from qa.names import named_terms
+
+    assert named_terms("How can the study of B-cells help treat autoimmune diseases?") == ["B-cells"]
+    assert named_terms("What was Acme's revenue in Q3 2023 compared with 3Q22?") == ["Acme"]  # periods aside
+    assert named_terms("What is the role of covid-19 and H7N9 in the 5th report of Details.pdf?") == ["covid-19", "H7N9"]
+    assert named_terms("How many days of leave do I get?") == []  # the first word and "I" are no names
+    assert named_terms("My partner is having a baby - how much time off as the non-birth parent?") == []
+
+
+def test_a_name_counts_as_used_when_found_spelt_close_or_of_the_same_family():
+    from qa.names import absent_names
+
+    vocabulary = {"sars", "related", "health", "northwind", "cells"}
+
+    def known(words):
+        return {w for w in words if w.lower() in vocabulary or w.lower() == "helth"}  # "helth": a close spelling
+
+    found = ["Dendritic cell-specific DC-SIGNR is expressed in the placenta.", "Northwind Health | Plan\nBenefits"]
+    assert absent_names("How does Northwind Helth cover SARS-related care?", found, known) == []
+    assert absent_names("What is DC-GENR?", found, known) == []  # a slip for DC-SIGNR, not another thing
+    assert absent_names("How can the study of B-cells help?", found, known) == ["B-cells"]  # no "b-cell" anywhere
+    assert absent_names("What does Kubernetes run on at Northwind?", found, known) == ["Kubernetes"]
+    assert absent_names("Where is dc-signrs expressed?", found, known) == []  # case, hyphens, a plural aside

@@ -89,6 +89,12 @@ def test_unanswerable_question_abstains_and_shows_closest(app):
     assert len(app.expander) >= 1
 
 
+def test_a_question_naming_what_no_document_names_says_so(app):
+    _ask(app, "Which version of Kubernetes does the data platform run?")
+    assert any("None of them mentions “Kubernetes”" in i.value for i in app.info)
+    assert len(app.expander) >= 1  # the closest passages, as for any refusal
+
+
 def test_followup_question_is_rewritten_and_visible(app):
     _ask(app, "How many weeks of paid parental leave does the birth parent get?")
     app.sidebar.toggle[0].set_value(True).run()

@@ -91,7 +91,7 @@ class GeneratorSettings:
 @dataclass
 class AnswerSettings(AnswerOptions):
     """How answers are made (qa.AnswerOptions: k, min_confidence, coverage_weight, match_weight,
-    min_support, phrasing, correct_spelling, max_tokens, [answer.evidence]...), and how the
+    min_support, phrasing, correct_spelling, check_names, max_tokens, [answer.evidence]...), and how the
     abstention threshold is fitted on each index (archivist calibrate, and after every ingest):
     the share of answerable questions (drawn from the index's own chunks) it may refuse, and the
     share of questions the index cannot answer it may answer anyway."""

@@ -9,7 +9,7 @@ records and helpers those operations hand back, so a face never reaches into ``r
 from ingest import SUPPORTED
 from ingest.pipeline import plural
 from ingest.schedule import cron_trigger, run_schedule
-from qa import Answer
+from qa import ABSTAIN_TEXT, Answer
 from qa.answer import Evidence
 from qa.audit import printable
 from qa.evaluate import METRIC_LABELS, QuestionSet, load_question_set, parse_questions
@@ -19,6 +19,7 @@ from ui.services.archivist import Archivist, EvalResult, PermissionDenied, Uploa
 from ui.services.compose import ProgressBar
 
 __all__ = [
+    "ABSTAIN_TEXT",
     "Answer", "Archivist", "ArchivistError", "ConfigError", "EVERYONE", "EmptyIndexError", "EvalResult", "Evidence", "METRIC_LABELS",
     "PermissionDenied", "ProgressBar", "QuestionSet", "SUPPORTED", "Upload", "UploadResult", "cron_trigger", "load_question_set",
     "parse_questions", "plural", "printable", "run_schedule", "safe_name",

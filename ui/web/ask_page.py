@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui.auth import Identity
-from ui.services import Answer, Evidence, plural
+from ui.services import ABSTAIN_TEXT, Answer, Evidence, plural
 from ui.web.render import answer_md, escape_md, highlight, quote_md, where
 from ui.web.resources import Services
 
@@ -61,7 +61,8 @@ def _feedback_form(svc: Services, ident: Identity, answer: Answer, i: int) -> No
 def show_answer(svc: Services, ident: Identity, answer: Answer, i: int) -> None:
     if answer.abstained:
         if answer.hits:
-            st.info("The documents do not answer this question. These are the closest passages:")
+            why = answer.answer if answer.answer != ABSTAIN_TEXT else "The documents do not answer this question."
+            st.info(f"{escape_md(why)} These are the closest passages:")
         else:
             st.info("None of the documents you may read answers this question.")
         for j, h in enumerate(answer.hits[:3], 1):

@@ -18,6 +18,7 @@ VARIANTS = {
     "short answer extracted": {"answer.phrasing": "extract"},
     "short answer phrased by the model (checked)": {"answer.phrasing": "model"},
     "no spelling correction": {"answer.correct_spelling": False},
+    "no check of the question's names": {"answer.check_names": False},
 }
 
 

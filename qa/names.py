@@ -1,0 +1,79 @@
+"""The names a question uses, and which of them the documents never use.
+
+A question about a thing the documents never name ("How can the study of B-cells help ...?" put to
+an HR handbook, "What does Kubernetes run on?" to documents that never say Kubernetes) can still
+find passages close to its other words, and an answer drawn from them would be about something
+else. A name here is a word the asker wrote as one: capitalised inside the question
+("Shandong", "Northwind"), or letters and digits together ("H7N9", "COVID-19", "B-cells").
+A period ("Q3", "FY2023") is not one: the ranking reads it to choose between sibling documents.
+Ordinary words are not names: a question may say "partner" where the documents say "spouse",
+and that must not cost it its answer.
+
+A name counts as used by the documents when the passages found hold it (hyphens, case and a
+plural "s" aside), when every part of it is a word the reader's documents hold or hold a close
+spelling of ("Helth" -> "health", "SARS-related"), or when the passages hold a name of the same
+family ("DC-GENR" beside "DC-SIGNR": more likely a slip than another thing).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable
+
+from qa.text import STOPWORDS
+from retrieval.periods import period_terms
+
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’.\-]*[A-Za-z0-9]|[A-Za-z0-9]")
+_ORDINAL = re.compile(r"^\d+(?:st|nd|rd|th)$", re.IGNORECASE)
+_FILE = re.compile(r"\.(?:pdf|docx?|txt|md|html?|xlsx?|pptx?|csv|json|eml|msg|odt|rtf)$", re.IGNORECASE)
+_POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
+_PARTS = re.compile(r"[-.'’]")
+
+
+def named_terms(question: str) -> list[str]:
+    """The words of ``question`` written as names, in order, each once."""
+    out: list[str] = []
+    for i, tok in enumerate(_TOKEN.findall(question)):
+        tok = _POSSESSIVE.sub("", tok)
+        if not tok or tok.lower() in STOPWORDS or _ORDINAL.match(tok) or _FILE.search(tok) or tok.isdigit():
+            continue
+        if period_terms(tok):  # "Q3", "3Q23", "FY2023": which sibling to read is the ranking's to tell
+            continue
+        mixed = any(c.isdigit() for c in tok) and any(c.isalpha() for c in tok)
+        capital = any(c.isupper() for c in tok[1:]) or (i > 0 and tok[0].isupper())
+        if (mixed or capital) and tok not in out:
+            out.append(tok)
+    return out
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _singular(key: str) -> str:
+    return key[:-1] if key.endswith("s") and len(key) > 3 else key
+
+
+def absent_names(question: str, passages_text: Iterable[str], known: Callable[[list[str]], set[str]]) -> list[str]:
+    """The names of ``question`` the documents never use (see the module's docstring).
+    ``passages_text``: the text of what was found (with titles and sections); ``known(words)``: which
+    of ``words`` the reader's documents hold or hold a close spelling of."""
+    names = named_terms(question)
+    if not names:
+        return []
+    found = " ".join(passages_text)
+    flat, lower = _key(found), found.lower()
+    parts = {n: [p for p in _PARTS.split(n) if p] for n in names}
+    words = sorted({p for ps in parts.values() for p in ps if len(p) > 1 and not p.isdigit()})
+    holds = known(words) if words else set()
+    absent = []
+    for name in names:
+        if _singular(_key(name)) in flat:
+            continue
+        if all(p.isdigit() or (len(p) > 1 and p in holds) for p in parts[name]):
+            continue
+        first = parts[name][0]
+        if "-" in name and len(first) > 1 and re.search(rf"\b{re.escape(first.lower())}-\w", lower):
+            continue
+        absent.append(name)
+    return absent
