@@ -23,7 +23,7 @@ from typing import Iterator
 
 from qa.answer import ABSTAIN_TEXT, Answer, Evidence, Passage
 from qa.evidence import EvidenceOptions, SentenceVectors, overlap, retrieve, select_evidence
-from qa.extract import Extract, choose, short_form
+from qa.extract import Extract, choose, short_form, without_trailing_asides
 from qa.generators import Generator
 from qa.names import absent_names
 from qa.grounding import is_abstention, question_coverage, strip_citations, support, without_citations
@@ -166,6 +166,16 @@ class Answerer:
         hits = retrieve(self.index, query, opt.k, opt.evidence, filter=filter, vectors=vectors)
         return Assessment(query, hits, confidence(query, hits, opt), vectors)
 
+    @staticmethod
+    def _shorter_than(quoted: str, ex: Extract, question: str) -> str:
+        """What to show above a quote the short answer would repeat whole: the sentence alone (not what
+        follows it), else the sentence without its closing aside, else the span, else nothing."""
+        whole = normalize_answer(quoted)
+        for own in (short_form(ex.sentence, ex.span), without_trailing_asides(ex.sentence, set(content_terms(question)))):
+            if normalize_answer(own) != whole:
+                return own
+        return ex.span or ""
+
     def _absent_names(self, question: str, hits: list, filter: SearchFilter | None) -> list[str]:
         if not self.options.check_names:
             return []
@@ -261,6 +271,5 @@ class Answerer:
             timings["generate_s"] = time.perf_counter() - t_gen
             short, reason = (phrased, why) if phrased else (short, f"{reason}; {why}")
         if normalize_answer(short) == normalize_answer(quoted):  # the short answer is all the quote says
-            own = short_form(ex.sentence, ex.span)  # the sentence alone (not what follows it), its span,
-            short = own if normalize_answer(own) != normalize_answer(quoted) else ex.span or ""  # or nothing
+            short = self._shorter_than(quoted, ex, query)
         yield done(short, quoted, False, cited, reason)

@@ -186,7 +186,10 @@ def read_row(sentence: str) -> str | None:
     return "; ".join(pairs) or None
 
 
-_CLAUSE = re.compile(r"(?<=[;:])\s+|,\s+(?=(?:and|but|which|while|whereas|although|with)\b)")
+_CLAUSE = re.compile(r"(?<=[;:])\s+|,\s+(?=(?:and|but|which|while|whereas|although|with|especially|particularly|notably)\b)")
+
+
+_ASIDES = frozenset({"which", "while", "whereas", "although", "especially", "particularly", "notably"})
 
 
 def clauses_of(sentence: str) -> list[str]:
@@ -203,6 +206,21 @@ def clauses_of(sentence: str) -> list[str]:
             start = m.end()
     out.append(sentence[start:])
     return [c for c in out if c and c.strip()]
+
+
+def without_trailing_asides(sentence: str, terms: frozenset[str] | set[str]) -> str:
+    """The sentence without the asides it closes on (", especially ...", ", which ...") that hold none
+    of ``terms``: "... made it attractive as a vaccine carrier, especially during the early stages"
+    loses its last clause. A list (after ':', ';' or ', and') is never cut: it is likely the answer."""
+    text = sentence
+    while True:
+        clauses = clauses_of(text)
+        last = clauses[-1]
+        cut = text.rfind(last)
+        aside = last.split(" ", 1)[0].lower() in _ASIDES and text[:cut].rstrip().endswith(",")
+        if len(clauses) < 2 or not aside or set(content_terms(last)) & terms:
+            return text
+        text = text[:cut].rstrip().rstrip(",")
 
 
 def short_form(sentence: str, span: str | None, max_words: int = 40) -> str:

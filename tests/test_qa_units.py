@@ -238,3 +238,18 @@ def test_a_name_counts_as_used_when_found_spelt_close_or_of_the_same_family():
     assert absent_names("How can the study of B-cells help?", found, known) == ["B-cells"]  # no "b-cell" anywhere
     assert absent_names("What does Kubernetes run on at Northwind?", found, known) == ["Kubernetes"]
     assert absent_names("Where is dc-signrs expressed?", found, known) == []  # case, hyphens, a plural aside
+
+
+def test_a_sentence_loses_the_asides_it_closes_on_but_never_its_list():
+    from qa.extract import without_trailing_asides
+    from qa.text import content_terms
+
+    terms = set(content_terms("What makes the phage an attractive vaccine carrier?"))
+    assert without_trailing_asides("Its low cost made the phage attractive as a vaccine carrier, especially during "
+                                   "the early stages of recombinant technology.", terms) == \
+        "Its low cost made the phage attractive as a vaccine carrier"
+    # an aside that names what was asked stays; a list after ':' or ', and' is the answer and stays
+    kept = "Its low cost made it attractive, especially as a vaccine carrier."
+    assert without_trailing_asides(kept, terms) == kept
+    listed = "The carrier has two advantages: low cost, and high stability."
+    assert without_trailing_asides(listed, terms) == listed
