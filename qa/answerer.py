@@ -25,8 +25,8 @@ from qa.answer import ABSTAIN_TEXT, Answer, Evidence, Passage
 from qa.evidence import EvidenceOptions, SentenceVectors, overlap, retrieve, select_evidence
 from qa.extract import Extract, choose, short_form, without_trailing_asides
 from qa.generators import Generator
-from qa.names import absent_names
 from qa.grounding import is_abstention, question_coverage, strip_citations, support, without_citations
+from qa.names import absent_names
 from qa.prompt import build_messages
 from qa.quote import quote as quote_of
 from qa.text import content_terms, normalize_answer

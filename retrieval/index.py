@@ -321,12 +321,13 @@ class Index:
         return lexical.correct(query, self._allowed(gen, filter))
 
     def known_words(self, words: list[str], *, filter: SearchFilter | None = None) -> set[str]:
-        """Those of ``words`` that the reader's chunks use (or use a close spelling of)."""
+        """Those of ``words`` that the reader's chunks use (or use a close spelling of); every word
+        where the index has no lexical side to tell by."""
         with self._lock:
             gen = self.refresh()
             lexical = self._lexical
         if gen == 0 or lexical is None:
-            return set()
+            return set(words)
         return lexical.known(words, self._allowed(gen, filter))
 
     def note(self, key: str) -> str | None:
