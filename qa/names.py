@@ -54,6 +54,26 @@ def _singular(key: str) -> str:
     return key[:-1] if key.endswith("s") and len(key) > 3 else key
 
 
+_LINKS = frozenset({"of", "and", "the", "for", "in", "on", "to", "&"})
+
+
+def _spelt_out(name: str, text: str) -> bool:
+    """Whether ``text`` spells out the acronym ``name`` ("CEO": "Chief Executive Officer"; "R&D" and
+    plurals aside): its letters begin consecutive capitalised words, "of", "and" or "the" between them."""
+    letters = re.sub(r"['’]?s$", "", name).replace("&", "")
+    if not (2 <= len(letters) <= 8 and letters.isalpha() and letters.isupper()):
+        return False
+    runs, run = [], ""
+    for word in re.findall(r"[A-Za-z][\w'’-]*|[^\sA-Za-z]+", text):
+        if word[0].isupper():
+            run += word[0]
+        elif word.lower() not in _LINKS:  # a plain word (or a comma, a full stop) ends a run of capitals
+            runs.append(run)
+            run = ""
+    runs.append(run)
+    return any(letters.upper() in r for r in runs)
+
+
 def absent_names(question: str, passages_text: Iterable[str], known: Callable[[list[str]], set[str]]) -> list[str]:
     """The names of ``question`` the documents never use (see the module's docstring).
     ``passages_text``: the text of what was found (with titles and sections); ``known(words)``: which
@@ -74,6 +94,8 @@ def absent_names(question: str, passages_text: Iterable[str], known: Callable[[l
             continue
         first = parts[name][0]
         if "-" in name and len(first) > 1 and re.search(rf"\b{re.escape(first.lower())}-\w", lower):
+            continue
+        if _spelt_out(name, found):
             continue
         absent.append(name)
     return absent
