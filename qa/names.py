@@ -58,20 +58,21 @@ _LINKS = frozenset({"of", "and", "the", "for", "in", "on", "to", "&"})
 
 
 def _spelt_out(name: str, text: str) -> bool:
-    """Whether ``text`` spells out the acronym ``name`` ("CEO": "Chief Executive Officer"; "R&D" and
-    plurals aside): its letters begin consecutive capitalised words, "of", "and" or "the" between them."""
+    """Whether ``text`` spells out the acronym ``name`` ("CEO": "Chief Executive Officer", "EPS":
+    "earnings per share", "YoY": "year-over-year"): its letters begin consecutive words with no
+    punctuation between them ("of", "and", "the" skipped)."""
     letters = re.sub(r"['’]?s$", "", name).replace("&", "")
-    if not (2 <= len(letters) <= 8 and letters.isalpha() and letters.isupper()):
+    if not (2 <= len(letters) <= 8 and letters.isalpha() and sum(c.isupper() for c in letters) >= 2):
         return False
     runs, run = [], ""
-    for word in re.findall(r"[A-Za-z][\w'’-]*|[^\sA-Za-z]+", text):
-        if word[0].isupper():
-            run += word[0]
-        elif word.lower() not in _LINKS:  # a plain word (or a comma, a full stop) ends a run of capitals
+    for word in re.findall(r"[A-Za-z][A-Za-z0-9'’]*|[^\sA-Za-z-]+", text):
+        if not word[0].isalpha():  # a comma, a full stop, a number ends a run
             runs.append(run)
             run = ""
+        elif word.lower() not in _LINKS:
+            run += word[0].lower()
     runs.append(run)
-    return any(letters.upper() in r for r in runs)
+    return any(letters.lower() in r for r in runs)
 
 
 def absent_names(question: str, passages_text: Iterable[str], known: Callable[[list[str]], set[str]]) -> list[str]:

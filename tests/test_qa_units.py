@@ -238,10 +238,11 @@ def test_a_name_counts_as_used_when_found_spelt_close_or_of_the_same_family():
     assert absent_names("How can the study of B-cells help?", found, known) == ["B-cells"]  # no "b-cell" anywhere
     assert absent_names("What does Kubernetes run on at Northwind?", found, known) == ["Kubernetes"]
     assert absent_names("Where is dc-signrs expressed?", found, known) == []  # case, hyphens, a plural aside
-    # an acronym the passages spell out in capitalised words is used; letters that merely begin words are not
-    said = ["Our Chief Executive Officer approved the Research and Development budget."]
-    assert absent_names("What did the CEO say about R&D?", said, known) == []
-    assert absent_names("What did the CFO approve?", said, known) == ["CFO"]
+    # an acronym the passages spell out is used; letters beginning words across a full stop are not
+    said = ["Our Chief Executive Officer approved the Research and Development budget. Earnings per share rose "
+            "year-over-year. Funds. Onward."]
+    assert absent_names("What did the CEO say about R&D, EPS and YoY growth?", said, known) == []
+    assert absent_names("What did the CFO approve?", said, known) == ["CFO"]  # "Funds. Onward." is no spelling
 
 
 def test_a_sentence_loses_the_asides_it_closes_on_but_never_its_list():
