@@ -247,16 +247,29 @@ def test_misspelt_words_are_read_as_the_documents_words(make_index):
     assert ans.search_query == "Does the plan cover gendr gender affirming care?"
 
 
-def test_a_correction_never_comes_from_a_document_the_reader_may_not_read(make_index):
+def _board_and_everyone(make_index, everyone_text="The canteen opens at noon."):
+    """An index of one board document (the Zentrix merger) and one everyone may read."""
     idx = make_index()
     with idx.writer() as w:
         w.add_document(DocumentInfo(doc="board/m.txt"), [Chunk(id="b", doc="board/m.txt", text="The merger with Zentrix closes.",
                                                              groups=("board",))])
-        w.add_document(DocumentInfo(doc="all/n.txt"), [Chunk(id="n", doc="all/n.txt", text="The canteen opens at noon.",
+        w.add_document(DocumentInfo(doc="all/n.txt"), [Chunk(id="n", doc="all/n.txt", text=everyone_text,
                                                            groups=("everyone",))])
         w.commit()
+    return idx
+
+
+def test_a_correction_never_comes_from_a_document_the_reader_may_not_read(make_index):
+    idx = _board_and_everyone(make_index)
     assert idx.correct("Zentrx merger", filter=SearchFilter.for_groups(["board"])) == "Zentrx zentrix merger"
     assert idx.correct("Zentrx merger", filter=SearchFilter.for_groups(["staff"])) == "Zentrx merger"
+
+
+def test_known_words_are_the_readers_own_and_read_through_misspellings(make_index):
+    idx = _board_and_everyone(make_index, "Hearing aids for every employee.")
+    words = ["hearing", "employes", "Zentrix", "Kubernetes"]
+    assert idx.known_words(words) == {"hearing", "employes", "Zentrix"}  # "employes": one letter from "employee"
+    assert idx.known_words(words, filter=SearchFilter.for_groups(["everyone"])) == {"hearing", "employes"}
 
 
 def test_access_filter_reaches_the_answer(index):

@@ -176,18 +176,3 @@ def test_langchain_adapter_returns_documents_with_metadata(make_index):
     # issue 19: no filter is not everything, only what everyone may read
     docs = ArchivistRetriever(index=idx, k=2).invoke("parental leave")
     assert [d.metadata["doc"] for d in docs] == ["pub/b.txt"]
-
-
-def test_known_words_are_the_readers_own_and_read_through_misspellings(make_index):
-    from retrieval import Chunk, DocumentInfo, SearchFilter
-
-    idx = make_index()
-    with idx.writer() as w:
-        w.add_document(DocumentInfo(doc="a.txt"), [Chunk(id="a", doc="a.txt", text="Hearing aids for every employee.",
-                                                         groups=("everyone",))])
-        w.add_document(DocumentInfo(doc="b.txt"), [Chunk(id="b", doc="b.txt", text="The Zentrix merger closes.",
-                                                         groups=("board",))])
-        w.commit()
-    words = ["hearing", "employes", "Zentrix", "Kubernetes"]
-    assert idx.known_words(words) == {"hearing", "employes", "Zentrix"}  # "employes": one letter from "employee"
-    assert idx.known_words(words, filter=SearchFilter.for_groups(["everyone"])) == {"hearing", "employes"}
