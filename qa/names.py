@@ -54,18 +54,18 @@ def _singular(key: str) -> str:
     return key[:-1] if key.endswith("s") and len(key) > 3 else key
 
 
-_LINKS = frozenset({"of", "and", "the", "for", "in", "on", "to", "&"})
+_LINKS = frozenset({"of", "and", "the", "for", "in", "on", "to"})
 
 
 def _spelt_out(name: str, text: str) -> bool:
     """Whether ``text`` spells out the acronym ``name`` ("CEO": "Chief Executive Officer", "EPS":
     "earnings per share", "YoY": "year-over-year"): its letters begin consecutive words with no
-    punctuation between them ("of", "and", "the" skipped)."""
-    letters = re.sub(r"['’]?s$", "", name).replace("&", "")
+    punctuation but '&' between them, little words ("of", "and", "the", ...) skipped."""
+    letters = re.sub(r"['’]?s$", "", name)
     if not (2 <= len(letters) <= 8 and letters.isalpha() and sum(c.isupper() for c in letters) >= 2):
         return False
     runs, run = [], ""
-    for word in re.findall(r"[A-Za-z][A-Za-z0-9'’]*|[^\sA-Za-z-]+", text):
+    for word in re.findall(r"[A-Za-z][A-Za-z0-9'’]*|[^\sA-Za-z&-]+", text):
         if not word[0].isalpha():  # a comma, a full stop, a number ends a run
             runs.append(run)
             run = ""
