@@ -186,10 +186,9 @@ def read_row(sentence: str) -> str | None:
     return "; ".join(pairs) or None
 
 
-_CLAUSE = re.compile(r"(?<=[;:])\s+|,\s+(?=(?:and|but|which|while|whereas|although|with|especially|particularly|notably)\b)")
-
-
+#: words that open an aside after a comma (", which ...", ", especially ..."): a clause, and one a short answer may drop
 _ASIDES = frozenset({"which", "while", "whereas", "although", "especially", "particularly", "notably"})
+_CLAUSE = re.compile(rf"(?<=[;:])\s+|,\s+(?=(?:and|but|with|{'|'.join(sorted(_ASIDES))})\b)")
 
 
 def clauses_of(sentence: str) -> list[str]:

@@ -11,8 +11,9 @@ and that must not cost it its answer.
 
 A name counts as used by the documents when the passages found hold it (hyphens, case and a
 plural "s" aside), when every part of it is a word the reader's documents hold or hold a close
-spelling of ("Helth" -> "health", "SARS-related"), or when the passages hold a name of the same
-family ("DC-GENR" beside "DC-SIGNR": more likely a slip than another thing).
+spelling of ("Helth" -> "health", "SARS-related"), when the passages spell it out as an acronym
+("CEO": "Chief Executive Officer", "EPS": "earnings per share"), or when the passages hold a name of
+the same family ("DC-GENR" beside "DC-SIGNR": more likely a slip than another thing).
 """
 
 from __future__ import annotations

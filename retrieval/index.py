@@ -310,25 +310,27 @@ class Index:
             hits = reranker.rerank(query, hits, [chunk_index_text(h.chunk) for h in hits])
         return hits[:k]
 
-    def correct(self, query: str, *, filter: SearchFilter | None = None) -> str:
-        """``query`` with each word the reader's chunks never use followed by the closest word they
-        do use ("gendr" -> "gendr gender"); unchanged when every word is known."""
+    def _readers_lexical(self, filter: SearchFilter | None) -> tuple[LexicalIndex, np.ndarray | None] | None:
+        """The lexical index of the current commit and the ids the reader may read; None when there
+        is no lexical side to ask."""
         with self._lock:
             gen = self.refresh()
             lexical = self._lexical
         if gen == 0 or lexical is None:
-            return query
-        return lexical.correct(query, self._allowed(gen, filter))
+            return None
+        return lexical, self._allowed(gen, filter)
+
+    def correct(self, query: str, *, filter: SearchFilter | None = None) -> str:
+        """``query`` with each word the reader's chunks never use followed by the closest word they
+        do use ("gendr" -> "gendr gender"); unchanged when every word is known."""
+        readers = self._readers_lexical(filter)
+        return query if readers is None else readers[0].correct(query, readers[1])
 
     def known_words(self, words: list[str], *, filter: SearchFilter | None = None) -> set[str]:
         """Those of ``words`` that the reader's chunks use (or use a close spelling of); every word
         where the index has no lexical side to tell by."""
-        with self._lock:
-            gen = self.refresh()
-            lexical = self._lexical
-        if gen == 0 or lexical is None:
-            return set(words)
-        return lexical.known(words, self._allowed(gen, filter))
+        readers = self._readers_lexical(filter)
+        return set(words) if readers is None else readers[0].known(words, readers[1])
 
     def note(self, key: str) -> str | None:
         """A value the index keeps beside its chunks (e.g. its answer calibration), or None."""
