@@ -5,10 +5,11 @@
 - generation: tokens/s and time to the first token of SmolLM2-135M on each installed runtime
   (llama.cpp with the weights widened to F16, the default, and as shipped; transformers), on a real answer prompt (a data-samples question and its quote);
 - embedding: chunks/s of contoso-hr's chunks through retrieval.bert on torch (the ingestion path),
-  on numpy (the path of a cold query) and through sentence-transformers itself, and the pure
-  embedding time of all of contoso-hr's chunks, against the wall time of `archivist ingest`
-  of the same folder (the whole command, a fresh index, no calibration), and the LangChain tutorial
-  pipeline as a whole command on the same folder (with the bench extra installed);
+  on numpy (the path of a cold query), through sentence-transformers itself and as int8 ONNX; the
+  pure embedding time of all of contoso-hr's (and covid-qa's) chunks on the runtime the machine's
+  self-test chose, against the wall time of `archivist ingest` of the same folder (the whole command,
+  a fresh index, no calibration), and the LangChain tutorial pipeline and txtai as whole commands on
+  the same folder (with the bench extra installed);
 - answers as the web app makes them (Answerer.stream, models loaded): p50/p95 of the whole
   answer and of the first visible words (the quote card), on data-samples' questions;
 - the command line: `archivist ask` wall time cold (no server) and with `archivist api` running
@@ -145,8 +146,12 @@ def bench_embedding(chunks: list[str]) -> dict:
     st_s = rate(lambda t: st.encode(t, batch_size=32, normalize_embeddings=True), chunks)
     sample = chunks[:96]
     numpy_s = rate(BertEncoder(packaged_minilm_path(), runtime="numpy").encode, sample)
+    from retrieval.onnx_int8 import OnnxInt8Encoder
+
+    int8_s = rate(OnnxInt8Encoder(packaged_minilm_path()).encode, chunks)
     out = {"chunks": len(chunks), "pure_embedding_s": round(torch_s, 2),
            "torch_chunks_per_s": round(len(chunks) / torch_s, 1),
+           "onnx_int8_chunks_per_s": round(len(chunks) / int8_s, 1),
            "sentence_transformers_chunks_per_s": round(len(chunks) / st_s, 1),
            "numpy_chunks_per_s": round(len(sample) / numpy_s, 1)}
     print(f"embedding: {out}", flush=True)
@@ -260,20 +265,32 @@ def bench_cli_and_server(env: dict, cwd: Path, runs: int = 3, askers: int = 8, r
 
 def bench_ingest_alone(docs: Path, data: Path) -> dict:
     """`archivist ingest` of ``docs`` (whole command, fresh index, no calibration) against the pure
-    embedding time of the chunks it made (MiniLM on torch, loaded, in this process)."""
+    embedding time of the chunks it made (MiniLM on the runtime that built the index, loaded, in
+    this process). The machine's embedding-runtime self-test runs first and is timed apart: it runs
+    once per machine, not per ingest."""
+    from retrieval import runtime_choice
     from retrieval.bert import BertEncoder
     from retrieval.embedder import packaged_minilm_path
+    from retrieval.onnx_int8 import OnnxInt8Encoder
+    from ui.services.compose import recorded_embedder
 
+    started = time.perf_counter()
+    record = data / "models" / "embedding-runtime.json"
+    runtime_choice.chosen_runtime(record, packaged_minilm_path())
+    self_test_s = time.perf_counter() - started
     env = _env(data, ARCHIVIST_ANSWER__CALIBRATE_AFTER_INGEST="false")
     wall, _ = _cli(env, data.parent, "ingest", str(docs), "--no-progress")
     chunks = _chunks_of(data / "index")
-    encoder = BertEncoder(packaged_minilm_path(), runtime="torch")
+    runtime = runtime_choice.runtime_of(recorded_embedder(data / "index") or "")
+    encoder = (OnnxInt8Encoder(packaged_minilm_path()) if runtime == "onnx-int8"
+               else BertEncoder(packaged_minilm_path(), runtime="torch"))
     encoder.encode(chunks[:16])
     started = time.perf_counter()
     encoder.encode(chunks)
     pure = time.perf_counter() - started
     out = {"set": docs.parent.name, "wall_s": round(wall, 2), "chunks": len(chunks), "pure_embedding_s": round(pure, 2),
-           "over_pure_embedding": round(wall / pure, 2)}
+           "over_pure_embedding": round(wall / pure, 2), "runtime": runtime,
+           "runtime_self_test": {**(runtime_choice.read_record(record) or {}), "seconds": round(self_test_s, 2)}}
     print(f"ingest: {out}", flush=True)
     return out
 
@@ -290,6 +307,23 @@ def _langchain_command(env: dict, cwd: Path) -> float | None:
     code = ("import sys; from pathlib import Path; from bench.ingest_speed import run_langchain; "
             "from retrieval import SentenceTransformerEmbedder; "
             "run_langchain(Path(sys.argv[1]), SentenceTransformerEmbedder())")
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-W", "ignore", "-c", code, str(CONTOSO)], env=env, cwd=cwd, check=True,
+                   capture_output=True, timeout=1800)
+    return round(time.perf_counter() - started, 2)
+
+
+def _txtai_command(env: dict, cwd: Path) -> float | None:
+    """txtai's documented indexing (bench.ingest_speed.run_txtai) on contoso-hr as a whole command,
+    process start included; None without the bench extra."""
+    import importlib.util
+
+    if importlib.util.find_spec("txtai") is None or importlib.util.find_spec("pypdf") is None:
+        print("ingest: the txtai baseline needs the bench extra (pip install -e '.[bench]')", flush=True)
+        return None
+    code = ("import sys; from pathlib import Path; from bench.ingest_speed import run_txtai; "
+            "from retrieval.embedder import packaged_minilm_path; "
+            "print(run_txtai(Path(sys.argv[1]), packaged_minilm_path()))")
     started = time.perf_counter()
     subprocess.run([sys.executable, "-W", "ignore", "-c", code, str(CONTOSO)], env=env, cwd=cwd, check=True,
                    capture_output=True, timeout=1800)
@@ -330,16 +364,14 @@ def main() -> None:
             results["generation"] = bench_generation(_phrasing_prompts(app))
         app.close()
         if "ingest" in args.parts and CONTOSO.is_dir():
-            cenv = _env(tmp / "contoso", ARCHIVIST_ANSWER__CALIBRATE_AFTER_INGEST="false")
-            wall, _ = _cli(cenv, tmp, "ingest", str(CONTOSO), "--no-progress")
-            chunks = _chunks_of(tmp / "contoso" / "index")
-            results["embedding"] = bench_embedding(chunks)
-            results["ingest"] = {"set": "contoso-hr", "wall_s": round(wall, 2), "chunks": len(chunks),
-                                 "over_pure_embedding": round(wall / results["embedding"]["pure_embedding_s"], 2)}
-            baseline = _langchain_command(cenv, tmp)
-            if baseline is not None:
-                results["ingest"]["langchain_tutorial_wall_s"] = baseline
-                results["ingest"]["faster_than_langchain"] = round(baseline / wall, 2)
+            results["ingest"] = ingest = bench_ingest_alone(CONTOSO, tmp / "contoso")
+            results["embedding"] = bench_embedding(_chunks_of(tmp / "contoso" / "index"))
+            cenv = _env(tmp / "contoso")
+            for name, command in (("langchain_tutorial", _langchain_command), ("txtai", _txtai_command)):
+                baseline = command(cenv, tmp)
+                if baseline is not None:
+                    ingest[f"{name}_wall_s"] = baseline
+                    ingest[f"faster_than_{name}"] = round(baseline / ingest["wall_s"], 2)
             print(f"ingest: {results['ingest']}", flush=True)
         if "ingest" in args.parts and COVID.is_dir():
             results["ingest_covid_qa"] = bench_ingest_alone(COVID, tmp / "covid")

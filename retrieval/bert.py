@@ -110,34 +110,24 @@ class _TorchOps:
         return self.F.normalize(pooled, p=2, dim=1).numpy()
 
 
-class BertEncoder:
-    """``encode(texts)``: unit-length sentence vectors, as sentence-transformers' ``encode`` gives them."""
+class LengthSortedEncoder:
+    """What every encoder of a BERT sentence model here shares: the model folder's fast tokenizer,
+    truncation to the window as sentence-transformers does it, texts sorted by length so that a
+    batch pads little. A subclass computes ``_forward(batch of token ids) -> unit vectors``."""
 
-    def __init__(self, path: str | os.PathLike, *, runtime: str = "numpy", max_tokens: int | None = None,
-                 batch_size: int | None = None, threads: int | None = None):
-        from safetensors.numpy import load_file
+    def __init__(self, path: str | os.PathLike, *, max_tokens: int | None = None, batch_size: int = 32):
         from tokenizers import Tokenizer
 
-        if runtime not in RUNTIMES:
-            raise ValueError(f"runtime = {runtime!r}; use one of {', '.join(RUNTIMES)}")
         p = Path(path)
         self.config = json.loads((p / "config.json").read_text())
         if max_tokens is None:
             st = p / "sentence_bert_config.json"
             max_tokens = int(json.loads(st.read_text())["max_seq_length"]) if st.exists() else 512
         self.max_tokens = max_tokens
-        self.runtime = runtime
-        self.batch_size = batch_size or (16 if runtime == "numpy" else 32)
+        self.batch_size = batch_size
         self.tokenizer = Tokenizer.from_file(str(p / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
-        self.ops = _NumpyOps() if runtime == "numpy" else _TorchOps()
-        if runtime == "torch" and threads:
-            self.ops.torch.set_num_threads(threads)
-        w = load_file(str(p / "model.safetensors"))
-        prefix = "bert." if "bert.embeddings.word_embeddings.weight" in w else ""
-        self.w = {k[len(prefix):]: self.ops.array(np.ascontiguousarray(v, dtype=np.float32))
-                  for k, v in w.items() if k.startswith(prefix) and v.dtype != np.int64}
         self.dim = int(self.config["hidden_size"])
 
     def count_tokens(self, text: str) -> int:
@@ -164,6 +154,40 @@ class BertEncoder:
             out[batch] = self._forward([ids[i] for i in batch])
         return out
 
+    def _forward(self, batch: list[list[int]]) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def padded(batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids padded with 0 to the batch's longest, and the mask (1 for a real token)."""
+    n, length = len(batch), max(len(x) for x in batch)
+    ids = np.zeros((n, length), dtype=np.int64)
+    mask = np.zeros((n, length), dtype=np.int64)
+    for i, x in enumerate(batch):
+        ids[i, : len(x)] = x
+        mask[i, : len(x)] = 1
+    return ids, mask
+
+
+class BertEncoder(LengthSortedEncoder):
+    """``encode(texts)``: unit-length sentence vectors, as sentence-transformers' ``encode`` gives them."""
+
+    def __init__(self, path: str | os.PathLike, *, runtime: str = "numpy", max_tokens: int | None = None,
+                 batch_size: int | None = None, threads: int | None = None):
+        from safetensors.numpy import load_file
+
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime = {runtime!r}; use one of {', '.join(RUNTIMES)}")
+        super().__init__(path, max_tokens=max_tokens, batch_size=batch_size or (16 if runtime == "numpy" else 32))
+        self.runtime = runtime
+        self.ops = _NumpyOps() if runtime == "numpy" else _TorchOps()
+        if runtime == "torch" and threads:
+            self.ops.torch.set_num_threads(threads)
+        w = load_file(str(Path(path) / "model.safetensors"))
+        prefix = "bert." if "bert.embeddings.word_embeddings.weight" in w else ""
+        self.w = {k[len(prefix):]: self.ops.array(np.ascontiguousarray(v, dtype=np.float32))
+                  for k, v in w.items() if k.startswith(prefix) and v.dtype != np.int64}
+
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
         if self.runtime == "torch":
             with self.ops.torch.inference_mode():
@@ -173,13 +197,9 @@ class BertEncoder:
     def _pass(self, batch: list[list[int]]) -> np.ndarray:
         w, c, ops = self.w, self.config, self.ops
         eps = float(c.get("layer_norm_eps", 1e-12))
-        n, length = len(batch), max(len(x) for x in batch)
-        ids = np.zeros((n, length), dtype=np.int64)
-        mask = np.zeros((n, length), dtype=np.float32)
-        for i, x in enumerate(batch):
-            ids[i, : len(x)] = x
-            mask[i, : len(x)] = 1.0
-        ids, mask = ops.array(ids), ops.array(mask)
+        ids, mask = padded(batch)
+        length = ids.shape[1]
+        ids, mask = ops.array(ids), ops.array(mask.astype(np.float32))
         h = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:length]
              + w["embeddings.token_type_embeddings.weight"][0])
         h = ops.layer_norm(h, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)

@@ -59,15 +59,28 @@ class SentenceTransformerEmbedder:
     nothing heavier is loaded, so a command-line question never imports torch; batches on torch,
     without sentence-transformers and transformers (a 2 s start instead of 8 s). Any other model
     goes through sentence-transformers. The vectors are the same either way.
+
+    ``runtime = "onnx-int8"`` computes all-MiniLM-L6-v2 from its int8 ONNX file instead
+    (:mod:`retrieval.onnx_int8`), queries included: other vectors, so the name says so and an index
+    built one way is not searched the other (:mod:`retrieval.runtime_choice` picks per machine).
     """
 
     #: batches up to this size go through numpy while the torch runtime is not loaded
     small_batch = 64
 
-    def __init__(self, model: str = DEFAULT_EMBEDDER, *, batch_size: int = 32, threads: int | None = None):
-        if model in (DEFAULT_EMBEDDER, "minilm", "default"):
+    def __init__(self, model: str = DEFAULT_EMBEDDER, *, batch_size: int = 32, threads: int | None = None,
+                 runtime: str = "torch"):
+        from retrieval.runtime_choice import INT8_SUFFIX, RUNTIMES
+
+        if runtime not in RUNTIMES:
+            raise ConfigError(f"embedder runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
+        default = model in (DEFAULT_EMBEDDER, "minilm", "default")
+        if runtime == "onnx-int8" and not default:
+            raise ConfigError(f"embedder.runtime = 'onnx-int8' has an int8 model only for {DEFAULT_EMBEDDER}; "
+                              f"use runtime = 'torch' with embedder.model = {model!r}")
+        if default:
             path = packaged_minilm_path()
-            self.name = f"sentence-transformers/{DEFAULT_EMBEDDER}"
+            self.name = f"sentence-transformers/{DEFAULT_EMBEDDER}" + (INT8_SUFFIX if runtime == "onnx-int8" else "")
         else:
             path = Path(model).expanduser()
             if not path.is_dir():
@@ -83,6 +96,9 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.threads = threads
         self.computed_here = bert.supports(path)  # else sentence-transformers computes it
+        self.runtime = runtime
+        # what batches and what a few texts (a query) run on while the batch runtime is not loaded
+        self._batch_runtime, self._small_runtime = (runtime, runtime) if runtime == "onnx-int8" else ("torch", "numpy")
         self._max: int | None = None
         self._dim: int | None = None
         self._resolved = str(path.resolve())
@@ -93,7 +109,7 @@ class SentenceTransformerEmbedder:
         return f"{runtime}:{self._resolved}"
 
     def _encoder(self, runtime: str):
-        """This model on ``runtime`` ("numpy" or "torch", retrieval.bert), loaded once per process."""
+        """This model on ``runtime`` ("numpy", "torch" or "onnx-int8"), loaded once per process."""
         found = self._encoders.get(runtime)
         return found if found is not None else self._load_encoder(runtime)
 
@@ -104,7 +120,12 @@ class SentenceTransformerEmbedder:
         window = self.max_tokens
         with _LIGHT_LOCK if runtime == "numpy" else _CACHE_LOCK:
             encoder = _MODEL_CACHE.get(key)
-            if encoder is None:
+            if encoder is None and runtime == "onnx-int8":
+                from retrieval.onnx_int8 import OnnxInt8Encoder
+
+                encoder = OnnxInt8Encoder(self.path, max_tokens=window, batch_size=self.batch_size, threads=self.threads)
+                _MODEL_CACHE[key] = encoder
+            elif encoder is None:
                 encoder = bert.BertEncoder(self.path, runtime=runtime, max_tokens=window,
                                            batch_size=None if runtime == "numpy" else self.batch_size,
                                            threads=self.threads)
@@ -142,14 +163,14 @@ class SentenceTransformerEmbedder:
     def load(self) -> None:
         """Load what large batches run on (a server warms it up; ingestion needs it)."""
         if self.computed_here:
-            self._encoder("torch")
+            self._encoder(self._batch_runtime)
         else:
             self._load()
 
     @property
     def loaded(self) -> bool:
         """Whether the batch runtime is loaded in this process."""
-        return self._key("torch" if self.computed_here else "sentence-transformers") in _MODEL_CACHE
+        return self._key(self._batch_runtime if self.computed_here else "sentence-transformers") in _MODEL_CACHE
 
     @property
     def dim(self) -> int:
@@ -175,7 +196,7 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for ``text``, special tokens included."""
         if self.computed_here:
-            runtime = "torch" if self.loaded else "numpy"
+            runtime = self._batch_runtime if self.loaded else self._small_runtime
             return self._encoder(runtime).count_tokens(text)
         tok = self._load().tokenizer
         return len(tok(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
@@ -185,7 +206,7 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.computed_here:
             small = len(texts) <= self.small_batch and not self.loaded
-            return self._encoder("numpy" if small else "torch").encode(texts)
+            return self._encoder(self._small_runtime if small else self._batch_runtime).encode(texts)
         vecs = self._load().encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
                                    convert_to_numpy=True, show_progress_bar=progress)
         return np.asarray(vecs, dtype=np.float32)
@@ -233,12 +254,13 @@ class FakeEmbedder:
         return self._vector(text)
 
 
-def make_embedder(model: str, *, batch_size: int = 32) -> Embedder:
-    """Build the embedder named in settings: ``fake`` for tests, else a local model."""
+def make_embedder(model: str, *, batch_size: int = 32, runtime: str = "torch") -> Embedder:
+    """Build the embedder named in settings: ``fake`` for tests, else a local model on ``runtime``
+    ("torch": fp32, or "onnx-int8")."""
     if model == "fake" or model.startswith("fake:"):
         dim = int(model.split(":", 1)[1]) if ":" in model else 256
         return FakeEmbedder(dim=dim)
-    return SentenceTransformerEmbedder(model, batch_size=batch_size)
+    return SentenceTransformerEmbedder(model, batch_size=batch_size, runtime=runtime)
 
 
 __all__ = ["Embedder", "FakeEmbedder", "SentenceTransformerEmbedder", "make_embedder", "DEFAULT_EMBEDDER"]

@@ -14,6 +14,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 # The fake embedder's scores are not a real model's: tests on fakes set their own threshold
 # (answer.min_confidence) and no ingest fits one; the calibration's tests call it themselves.
 os.environ["ARCHIVIST_ANSWER__CALIBRATE_AFTER_INGEST"] = "false"
+# Every fresh data folder would time both embedding runtimes once (a few seconds each): the tests use fp32
+# torch, and the self-test has tests of its own (test_real_models.py, test_settings.py).
+os.environ["ARCHIVIST_EMBEDDER__RUNTIME"] = "torch"
 
 # hypothesis (under schemathesis) keeps its caches in a temporary folder, not .hypothesis/ in the checkout,
 # and the folder goes when the run ends

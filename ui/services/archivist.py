@@ -303,7 +303,13 @@ class Archivist:
         return self._readable_index().document(doc, who.filter)
 
     def stats(self, who: Identity) -> dict:
-        return self._readable_index().stats(who.filter)
+        """The index's counts, and the embedding runtime with the self-test that chose it (if one ran)."""
+        from retrieval.runtime_choice import read_record, runtime_of
+        from ui.services.compose import embedding_runtime_record
+
+        stats = self._readable_index().stats(who.filter)
+        return {**stats, "embedding_runtime": runtime_of(stats["embedder"]),
+                "runtime_test": read_record(embedding_runtime_record(self.settings))}
 
     def calibration(self, who: Identity):
         """The index's abstention calibration, fitted on every document: for the operator only."""

@@ -18,7 +18,8 @@ def open_index(settings: Settings, *, create: bool = True) -> Index:
         from retrieval.errors import EmptyIndexError
 
         raise EmptyIndexError(f"there is no index in {path} yet; run 'archivist ingest PATH' first (or pass --index DIR)")
-    embedder = make_embedder(settings.embedder.model, batch_size=settings.embedder.batch_size)
+    embedder = make_embedder(settings.embedder.model, batch_size=settings.embedder.batch_size,
+                             runtime=embedding_runtime(settings))
     s = settings.search
     reranker = None
     if s.rerank == "auto":
@@ -28,6 +29,49 @@ def open_index(settings: Settings, *, create: bool = True) -> Index:
 
             reranker = CrossEncoderReranker(active.reranker)
     return Index(path, embedder, options_of(s, SearchOptions), reranker=reranker)
+
+
+def embedding_runtime(settings: Settings) -> str:
+    """The runtime the embedder computes on: the setting, else (auto) the one that built the index,
+    else the machine's recorded choice (a short self-test the first time)."""
+    chosen = settings.embedder.runtime
+    model = settings.embedder.model
+    if chosen != "auto":
+        return chosen
+    if model not in ("all-MiniLM-L6-v2", "minilm", "default"):
+        return "torch"  # the int8 file is MiniLM's; any other model is fp32
+    from retrieval import runtime_choice
+
+    built_with = recorded_embedder(settings.index_dir)
+    if built_with:
+        return runtime_choice.runtime_of(built_with)
+    import logging
+
+    from retrieval.embedder import packaged_minilm_path
+
+    log = logging.getLogger("archivist.embedding").info
+    return runtime_choice.chosen_runtime(embedding_runtime_record(settings), packaged_minilm_path(), log=log)
+
+
+def embedding_runtime_record(settings: Settings) -> Path:
+    return Path(settings.data_dir) / "models" / "embedding-runtime.json"
+
+
+def recorded_embedder(index_dir: Path) -> str | None:
+    """The embedder name an existing index records, read without opening the index."""
+    import sqlite3
+
+    from retrieval import store
+    from retrieval.index import DB_NAME
+
+    db = Path(index_dir) / DB_NAME
+    if not db.exists():
+        return None
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            return store.get_meta(con, "embedder")
+    except sqlite3.Error:
+        return None
 
 
 def offline_env() -> dict:
