@@ -295,38 +295,33 @@ def bench_ingest_alone(docs: Path, data: Path) -> dict:
     return out
 
 
-def _langchain_command(env: dict, cwd: Path) -> float | None:
-    """The LangChain tutorial pipeline (PyPDFLoader, RecursiveCharacterTextSplitter 1000/200, the
-    same MiniLM through sentence-transformers, FAISS) on contoso-hr as a whole command, process start
-    included, as `archivist ingest` is timed; None without the bench extra (pip install -e '.[bench]')."""
+#: the baselines timed beside `archivist ingest` on contoso-hr: the modules each needs (the bench extra),
+#: and the code its child process runs on the folder (sys.argv[1])
+BASELINES = {
+    # the LangChain tutorial pipeline: PyPDFLoader, RecursiveCharacterTextSplitter 1000/200, the same MiniLM
+    # through sentence-transformers, FAISS
+    "langchain_tutorial": (("langchain_community", "pypdf"),
+                           "from retrieval import SentenceTransformerEmbedder; from bench.ingest_speed import run_langchain; "
+                           "run_langchain(Path(sys.argv[1]), SentenceTransformerEmbedder())"),
+    # txtai's documented indexing (bench.ingest_speed.run_txtai)
+    "txtai": (("txtai", "pypdf"),
+              "from retrieval.embedder import packaged_minilm_path; from bench.ingest_speed import run_txtai; "
+              "print(run_txtai(Path(sys.argv[1]), packaged_minilm_path()))"),
+}
+
+
+def _baseline_command(name: str, env: dict, cwd: Path) -> float | None:
+    """Baseline ``name`` on contoso-hr as a whole command, process start included, as `archivist ingest`
+    is timed; None without the bench extra (pip install -e '.[bench]')."""
     import importlib.util
 
-    if importlib.util.find_spec("langchain_community") is None or importlib.util.find_spec("pypdf") is None:
-        print("ingest: the LangChain baseline needs the bench extra (pip install -e '.[bench]')", flush=True)
+    modules, code = BASELINES[name]
+    if any(importlib.util.find_spec(m) is None for m in modules):
+        print(f"ingest: the {name} baseline needs the bench extra (pip install -e '.[bench]')", flush=True)
         return None
-    code = ("import sys; from pathlib import Path; from bench.ingest_speed import run_langchain; "
-            "from retrieval import SentenceTransformerEmbedder; "
-            "run_langchain(Path(sys.argv[1]), SentenceTransformerEmbedder())")
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-W", "ignore", "-c", code, str(CONTOSO)], env=env, cwd=cwd, check=True,
-                   capture_output=True, timeout=1800)
-    return round(time.perf_counter() - started, 2)
-
-
-def _txtai_command(env: dict, cwd: Path) -> float | None:
-    """txtai's documented indexing (bench.ingest_speed.run_txtai) on contoso-hr as a whole command,
-    process start included; None without the bench extra."""
-    import importlib.util
-
-    if importlib.util.find_spec("txtai") is None or importlib.util.find_spec("pypdf") is None:
-        print("ingest: the txtai baseline needs the bench extra (pip install -e '.[bench]')", flush=True)
-        return None
-    code = ("import sys; from pathlib import Path; from bench.ingest_speed import run_txtai; "
-            "from retrieval.embedder import packaged_minilm_path; "
-            "print(run_txtai(Path(sys.argv[1]), packaged_minilm_path()))")
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-W", "ignore", "-c", code, str(CONTOSO)], env=env, cwd=cwd, check=True,
-                   capture_output=True, timeout=1800)
+    subprocess.run([sys.executable, "-W", "ignore", "-c", "import sys; from pathlib import Path; " + code,
+                    str(CONTOSO)], env=env, cwd=cwd, check=True, capture_output=True, timeout=1800)
     return round(time.perf_counter() - started, 2)
 
 
@@ -367,8 +362,8 @@ def main() -> None:
             results["ingest"] = ingest = bench_ingest_alone(CONTOSO, tmp / "contoso")
             results["embedding"] = bench_embedding(_chunks_of(tmp / "contoso" / "index"))
             cenv = _env(tmp / "contoso")
-            for name, command in (("langchain_tutorial", _langchain_command), ("txtai", _txtai_command)):
-                baseline = command(cenv, tmp)
+            for name in BASELINES:
+                baseline = _baseline_command(name, cenv, tmp)
                 if baseline is not None:
                     ingest[f"{name}_wall_s"] = baseline
                     ingest[f"faster_than_{name}"] = round(baseline / ingest["wall_s"], 2)
