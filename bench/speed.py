@@ -129,11 +129,13 @@ def bench_generation(prompts: list[list[dict]], max_tokens: int = 64) -> dict:
 
 # -- embedding --------------------------------------------------------------------------------------
 def bench_embedding(chunks: list[str]) -> dict:
-    """chunks/s per runtime: MiniLM computed here on torch (what ingestion uses) and on numpy (a
-    cold query's path, on a sample), and sentence-transformers itself; pure embedding time = torch."""
+    """chunks/s per runtime: MiniLM computed here on torch, on onnxruntime fp32 and int8 (what
+    ingestion may use), on numpy (a cold query's path, on a sample), and sentence-transformers
+    itself; pure embedding time = torch."""
     from retrieval import SentenceTransformerEmbedder
     from retrieval.bert import BertEncoder
     from retrieval.embedder import packaged_minilm_path
+    from retrieval.runtime_choice import encoder_for
 
     def rate(encode, texts) -> float:
         encode(texts[:16])  # warm
@@ -146,11 +148,11 @@ def bench_embedding(chunks: list[str]) -> dict:
     st_s = rate(lambda t: st.encode(t, batch_size=32, normalize_embeddings=True), chunks)
     sample = chunks[:96]
     numpy_s = rate(BertEncoder(packaged_minilm_path(), runtime="numpy").encode, sample)
-    from retrieval.onnx_int8 import OnnxInt8Encoder
-
-    int8_s = rate(OnnxInt8Encoder(packaged_minilm_path()).encode, chunks)
+    int8_s = rate(encoder_for("onnx-int8", packaged_minilm_path()).encode, chunks)
+    fp32_s = rate(encoder_for("onnx-fp32", packaged_minilm_path()).encode, chunks)
     out = {"chunks": len(chunks), "pure_embedding_s": round(torch_s, 2),
            "torch_chunks_per_s": round(len(chunks) / torch_s, 1),
+           "onnx_fp32_chunks_per_s": round(len(chunks) / fp32_s, 1),
            "onnx_int8_chunks_per_s": round(len(chunks) / int8_s, 1),
            "sentence_transformers_chunks_per_s": round(len(chunks) / st_s, 1),
            "numpy_chunks_per_s": round(len(sample) / numpy_s, 1)}
@@ -269,21 +271,19 @@ def bench_ingest_alone(docs: Path, data: Path) -> dict:
     this process). The machine's embedding-runtime self-test runs first and is timed apart: it runs
     once per machine, not per ingest."""
     from retrieval import runtime_choice
-    from retrieval.bert import BertEncoder
     from retrieval.embedder import packaged_minilm_path
-    from retrieval.onnx_int8 import OnnxInt8Encoder
     from ui.services.compose import recorded_embedder
 
     started = time.perf_counter()
     record = data / "models" / "embedding-runtime.json"
-    runtime_choice.chosen_runtime(record, packaged_minilm_path())
+    runtime_choice.chosen_runtime(record, packaged_minilm_path(), cache_dir=data / "models" / "runtime")
     self_test_s = time.perf_counter() - started
     env = _env(data, ARCHIVIST_ANSWER__CALIBRATE_AFTER_INGEST="false")
     wall, _ = _cli(env, data.parent, "ingest", str(docs), "--no-progress")
     chunks = _chunks_of(data / "index")
-    runtime = runtime_choice.runtime_of(recorded_embedder(data / "index") or "")
-    encoder = (OnnxInt8Encoder(packaged_minilm_path()) if runtime == "onnx-int8"
-               else BertEncoder(packaged_minilm_path(), runtime="torch"))
+    family = runtime_choice.family_of(recorded_embedder(data / "index") or "")
+    runtime = runtime_choice.chosen_runtime(record, packaged_minilm_path(), family=family, may_measure=False)
+    encoder = runtime_choice.encoder_for(runtime, packaged_minilm_path())
     encoder.encode(chunks[:16])
     started = time.perf_counter()
     encoder.encode(chunks)

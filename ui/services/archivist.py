@@ -304,11 +304,12 @@ class Archivist:
 
     def stats(self, who: Identity) -> dict:
         """The index's counts, and the embedding runtime with the self-test that chose it (if one ran)."""
-        from retrieval.runtime_choice import read_record, runtime_of
+        from retrieval.runtime_choice import read_record
         from ui.services.compose import embedding_runtime_record
 
-        stats = self._readable_index().stats(who.filter)
-        return {**stats, "embedding_runtime": runtime_of(stats["embedder"]),
+        index = self._readable_index()
+        stats = index.stats(who.filter)
+        return {**stats, "embedding_runtime": getattr(index.embedder, "runtime", "torch"),
                 "runtime_test": read_record(embedding_runtime_record(self.settings))}
 
     def calibration(self, who: Identity):

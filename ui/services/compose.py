@@ -19,7 +19,7 @@ def open_index(settings: Settings, *, create: bool = True) -> Index:
 
         raise EmptyIndexError(f"there is no index in {path} yet; run 'archivist ingest PATH' first (or pass --index DIR)")
     embedder = make_embedder(settings.embedder.model, batch_size=settings.embedder.batch_size,
-                             runtime=embedding_runtime(settings))
+                             runtime=embedding_runtime(settings), cache_dir=runtime_cache_dir(settings))
     s = settings.search
     reranker = None
     if s.rerank == "auto":
@@ -32,25 +32,31 @@ def open_index(settings: Settings, *, create: bool = True) -> Index:
 
 
 def embedding_runtime(settings: Settings) -> str:
-    """The runtime the embedder computes on: the setting, else (auto) the one that built the index,
-    else the machine's recorded choice (a short self-test the first time)."""
+    """The runtime the embedder computes on: the setting, else (auto) the fastest the machine's
+    self-test recorded, of the family of vectors that built the index (the self-test runs when a
+    data folder builds its first index; an existing index never waits for one)."""
     chosen = settings.embedder.runtime
     model = settings.embedder.model
     if chosen != "auto":
         return chosen
     if model not in ("all-MiniLM-L6-v2", "minilm", "default"):
-        return "torch"  # the int8 file is MiniLM's; any other model is fp32
-    from retrieval import runtime_choice
-
-    built_with = recorded_embedder(settings.index_dir)
-    if built_with:
-        return runtime_choice.runtime_of(built_with)
+        return "torch"  # the self-test and the int8 file are MiniLM's; any other model is fp32 on torch
     import logging
 
+    from retrieval import runtime_choice
     from retrieval.embedder import packaged_minilm_path
 
-    log = logging.getLogger("archivist.embedding").info
-    return runtime_choice.chosen_runtime(embedding_runtime_record(settings), packaged_minilm_path(), log=log)
+    built_with = recorded_embedder(settings.index_dir)
+    return runtime_choice.chosen_runtime(
+        embedding_runtime_record(settings), packaged_minilm_path(),
+        family=runtime_choice.family_of(built_with) if built_with else None, may_measure=not built_with,
+        cache_dir=runtime_cache_dir(settings), log=logging.getLogger("archivist.embedding").info)
+
+
+def runtime_cache_dir(settings: Settings) -> Path:
+    """Where what a runtime builds once from shipped weights is kept (the fp32 embedding graph, the
+    widened generator)."""
+    return Path(settings.data_dir) / "models" / "runtime"
 
 
 def embedding_runtime_record(settings: Settings) -> Path:
@@ -161,7 +167,7 @@ def make_generator(settings: Settings):
     model = served_model(settings)
     if g.backend == "llama-cpp" or (g.backend == "auto" and _runs_on_llama(model)):
         return LlamaCppGenerator(model, threads=g.threads or None, weights=g.weights,
-                                 cache_dir=settings.data_dir / "models" / "runtime")
+                                 cache_dir=runtime_cache_dir(settings))
     return TransformersGenerator(model, cache_dir=settings.data_dir / "models")
 
 
