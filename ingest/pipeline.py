@@ -222,6 +222,11 @@ class _EmbedAhead:
     def _embed(self, texts: list[str]) -> np.ndarray:
         return self._embedder.embed(texts) if texts else np.zeros((0, 1), dtype=np.float32)
 
+    @property
+    def idle(self) -> bool:
+        """Whether the thread has nothing left to embed (what it made may still wait to be written)."""
+        return not self._waiting or self._waiting[-1][1].done()
+
     def _write_oldest(self) -> None:
         batch, future = self._waiting.popleft()
         vecs = future.result()
@@ -387,8 +392,10 @@ class Ingestor:
 
     def _each_file(self, sources, gone, ahead, known, report, bar, on_file, writer, embedding, job_id) -> None:
         """Chunk each prepared file; its chunks are embedded in batches behind it and written
-        before every checkpoint and before the commit."""
+        before every checkpoint and before the commit. A batch goes when it is full, or as soon as
+        the loaded model has nothing to do: the cores never wait for a batch to fill."""
         pending: list[tuple[DocumentInfo, list[Chunk]]] = []
+        embedder = self.index.embedder
 
         def flush():
             if pending:
@@ -400,7 +407,8 @@ class Ingestor:
             t0 = time.perf_counter()
             res = self._one(src, known, pending, writer, ahead.next(), job_id)
             res.seconds = time.perf_counter() - t0
-            if sum(len(c) for _, c in pending) >= self.embed_batch:
+            if sum(len(c) for _, c in pending) >= self.embed_batch or (
+                    pending and embedding.idle and getattr(embedder, "loaded", True)):
                 flush()
             report.results.append(res)
             if res.status == "failed":

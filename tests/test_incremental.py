@@ -196,6 +196,38 @@ def test_files_are_chunked_while_the_previous_batch_embeds(tmp_path):
     assert any(start < t < end for _, start, end in emb.calls for t in chunker.times)
 
 
+class _LoadingEmbedder(_SlowEmbedder):
+    """A model that reports itself loaded (or not): a batch is sent early only to a loaded one."""
+
+    def __init__(self, loaded: bool):
+        super().__init__()
+        self.loaded = loaded
+        self.sizes: list[int] = []
+
+    def embed(self, texts, *, progress=False):
+        self.sizes.append(len(texts))
+        return super().embed(texts)
+
+
+@pytest.mark.parametrize("loaded", [True, False])
+def test_a_loaded_model_gets_a_batch_as_soon_as_it_is_idle_not_when_the_batch_is_full(tmp_path, loaded):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(5):
+        (docs / f"note{i}.txt").write_text(f"Note {i} says the office on floor {i} opens at eight.")
+    emb = _LoadingEmbedder(loaded)
+    index = Index(tmp_path / "index", emb)
+    chunker = Chunker(emb.count_tokens, ChunkingOptions(max_tokens=64, target_tokens=40))
+    with Ingestor(index, chunker, Parser(isolate=False), embed_batch=1000) as ingestor:
+        report = ingestor.ingest(discover([docs]))
+    assert report.count("added") == 5 and len(index.search("office floor opens", 10)) == 5
+    assert sum(emb.sizes) == 5
+    if loaded:  # the first file's chunk went at once, while the others were still to come
+        assert emb.sizes[0] == 1 and len(emb.sizes) > 1
+    else:  # a model still loading waits for a full batch (here: the end of the job)
+        assert emb.sizes == [5]
+
+
 def test_a_failing_embedding_fails_the_job_and_keeps_the_last_commit(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
