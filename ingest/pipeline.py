@@ -16,7 +16,7 @@ from ingest.blocks import ParseError
 from ingest.chunker import Chunker
 from ingest.partition import is_supported
 from ingest.worker import Parser
-from retrieval import Chunk, DocumentInfo, Index, chunk_index_text, integrity
+from retrieval import Chunk, DocumentInfo, Index, chunk_index_text, integrity, lexical
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +142,8 @@ class _Prepared:
 
 
 def _load_in_background(embedder) -> None:
-    """Start loading the embedder's batch runtime (torch: a couple of seconds) in a thread, so
-    that it is ready when the first parsed file's chunks are; a failure shows when it is used."""
+    """Start loading the embedder's batch runtime in a thread, so that it is ready when the first
+    parsed file's chunks are; a failure shows when it is used."""
     load = getattr(embedder, "load", None)
     if load is None or getattr(embedder, "loaded", True):
         return
@@ -433,6 +433,7 @@ class Ingestor:
             if bar is not None:
                 bar.update(1)
         flush()
+        lexical.preload()  # while the last batch embeds, not at the commit that waits for it
         embedding.drain()
 
     def _link(self, src: Source) -> tuple[Path | None, str]:

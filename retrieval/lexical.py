@@ -29,6 +29,13 @@ def _bm25s():
     return bm25s
 
 
+def preload() -> None:
+    """Import what building a lexical index needs (bm25s imports numba: 0.4-0.6 s here), so that a
+    job can do it while its last batch embeds instead of at the commit."""
+    _bm25s()
+    _stemmer()
+
+
 def _stemmer():
     import Stemmer  # PyStemmer
 
