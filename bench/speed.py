@@ -4,12 +4,14 @@
 
 - generation: tokens/s and time to the first token of SmolLM2-135M on each installed runtime
   (llama.cpp with the weights widened to F16, the default, and as shipped; transformers), on a real answer prompt (a data-samples question and its quote);
-- embedding: chunks/s of contoso-hr's chunks through retrieval.bert on torch (the ingestion path),
-  on numpy (the path of a cold query), through sentence-transformers itself and as int8 ONNX; the
+- embedding: chunks/s of contoso-hr's chunks through retrieval.bert on torch, on onnxruntime fp32
+  and int8 (the ingestion paths), on numpy (the path of a cold query) and through
+  sentence-transformers itself; the
   pure embedding time of all of contoso-hr's (and covid-qa's) chunks on the runtime the machine's
   self-test chose, against the wall time of `archivist ingest` of the same folder (the whole command,
-  a fresh index, no calibration), and the LangChain tutorial pipeline and txtai as whole commands on
-  the same folder (with the bench extra installed);
+  a fresh index, no calibration), the tokens embedded per token of the documents' own text, and the
+  LangChain tutorial pipeline and txtai as whole commands on the same folder (with the bench extra
+  installed);
 - answers as the web app makes them (Answerer.stream, models loaded): p50/p95 of the whole
   answer and of the first visible words (the quote card), on data-samples' questions;
 - the command line: `archivist ask` wall time cold (no server) and with `archivist api` running
@@ -289,10 +291,33 @@ def bench_ingest_alone(docs: Path, data: Path) -> dict:
     encoder.encode(chunks)
     pure = time.perf_counter() - started
     out = {"set": docs.parent.name, "wall_s": round(wall, 2), "chunks": len(chunks), "pure_embedding_s": round(pure, 2),
-           "over_pure_embedding": round(wall / pure, 2), "runtime": runtime,
+           "over_pure_embedding": round(wall / pure, 2), "runtime": runtime, **token_economy(docs, chunks, encoder),
            "runtime_self_test": {**(runtime_choice.read_record(record) or {}), "seconds": round(self_test_s, 2)}}
     print(f"ingest: {out}", flush=True)
     return out
+
+
+def token_economy(docs: Path, chunks: list[str], encoder) -> dict:
+    """The tokens the embedder saw for ``chunks`` (special tokens and the title and section each
+    chunk repeats included, cut to the model's window) against the tokens of the documents' own
+    parsed text: 1.0 would be every source token embedded exactly once."""
+    from ingest import Parser, discover
+    from ingest.blocks import ParseError
+
+    embedded = sum(len(ids) for ids in encoder._ids(chunks))
+    source = 0
+    parser = Parser(isolate=False)
+    try:
+        for src in discover([docs]):
+            try:
+                blocks = parser.parse(src.path).blocks
+            except ParseError:
+                continue
+            source += sum(len(encoder.tokenizer.encode(b.text, add_special_tokens=False).ids) for b in blocks)
+    finally:
+        parser.close()
+    return {"embedded_tokens": embedded, "source_tokens": source,
+            "embedded_tokens_per_source_token": round(embedded / max(source, 1), 3)}
 
 
 #: the baselines timed beside `archivist ingest` on contoso-hr: the modules each needs (the bench extra),
