@@ -116,7 +116,8 @@ class SentenceTransformerEmbedder:
         return f"{runtime}:{self._resolved}"
 
     def _encoder(self, runtime: str):
-        """This model on ``runtime`` ("numpy", "torch", "onnx-fp32" or "onnx-int8"), loaded once per process."""
+        """This model on ``runtime`` ("numpy", "torch", "onnx-fp32" or "onnx-int8"; "tokenizer": its
+        tokenizer alone), loaded once per process."""
         found = self._encoders.get(runtime)
         return found if found is not None else self._load_encoder(runtime)
 
@@ -126,9 +127,12 @@ class SentenceTransformerEmbedder:
 
         key = self._key(runtime)
         window = self.max_tokens
-        with _LIGHT_LOCK if runtime == "numpy" else _CACHE_LOCK:
+        with _LIGHT_LOCK if runtime in ("numpy", "tokenizer") else _CACHE_LOCK:
             encoder = _MODEL_CACHE.get(key)
-            if encoder is None and runtime == "numpy":
+            if encoder is None and runtime == "tokenizer":
+                encoder = bert.LengthSortedEncoder(self.path, max_tokens=window)
+                _MODEL_CACHE[key] = encoder
+            elif encoder is None and runtime == "numpy":
                 encoder = bert.BertEncoder(self.path, runtime=runtime, max_tokens=window, threads=self.threads)
                 _MODEL_CACHE[key] = encoder
             elif encoder is None:
@@ -201,8 +205,8 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for ``text``, special tokens included."""
         if self.computed_here:
-            runtime = self._batch_runtime if self.loaded else self._small_runtime
-            return self._encoder(runtime).count_tokens(text)
+            # before the model is loaded, its tokenizer alone: counting needs no weights
+            return self._encoder(self._batch_runtime if self.loaded else "tokenizer").count_tokens(text)
         tok = self._load().tokenizer
         return len(tok(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
