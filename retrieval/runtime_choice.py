@@ -90,14 +90,23 @@ def encoder_for(runtime: str, model_dir: Path, *, threads: int | None = None, ba
 
 
 def measure(model_dir: Path, runtimes: list[str], passages: list[str], *, threads: int | None = None,
-            cache_dir: Path | None = None) -> dict[str, float]:
-    """Chunks per second of each runtime on ``passages``, after a warm-up batch."""
-    rates = {}
+            cache_dir: Path | None = None) -> dict[str, float | None]:
+    """Chunks per second of each runtime on ``passages``, after a warm-up batch; None for a runtime
+    that failed (an onnxruntime build without an operator, say): it is then never chosen."""
+    import logging
+
+    rates: dict[str, float | None] = {}
     for runtime in runtimes:
-        encoder = encoder_for(runtime, model_dir, threads=threads, cache_dir=cache_dir)
-        encoder.encode(passages[:8])
-        started = time.perf_counter()
-        encoder.encode(passages)
+        try:
+            encoder = encoder_for(runtime, model_dir, threads=threads, cache_dir=cache_dir)
+            encoder.encode(passages[:8])
+            started = time.perf_counter()
+            encoder.encode(passages)
+        except Exception as exc:  # torch is always there to fall back on
+            logging.getLogger("archivist.embedding").warning("embedding runtime %s failed its self-test (%s: %s); "
+                                                             "it is not used", runtime, type(exc).__name__, exc)
+            rates[runtime] = None
+            continue
         rates[runtime] = round(len(passages) / max(time.perf_counter() - started, 1e-9), 1)
     return rates
 

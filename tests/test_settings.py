@@ -88,3 +88,31 @@ def test_an_existing_index_keeps_the_family_of_vectors_that_built_it(tmp_path, m
         con.execute("UPDATE meta SET value = 'sentence-transformers/all-MiniLM-L6-v2'")
     assert embedding_runtime(settings()) == "torch"  # no record: the family's first, and no self-test
     assert len(measured) == 1
+
+
+def test_a_runtime_that_fails_its_self_test_is_recorded_and_never_chosen(tmp_path, monkeypatch):
+    import json
+
+    import numpy as np
+
+    from retrieval import runtime_choice
+
+    class Quick:
+        def encode(self, texts):
+            return np.zeros((len(texts), 4), dtype=np.float32)
+
+    def encoder_for(runtime, model_dir, **kwargs):
+        if runtime == "onnx-fp32":
+            raise RuntimeError("this onnxruntime has no EmbedLayerNormalization")
+        return Quick()
+
+    monkeypatch.setattr(runtime_choice, "installed_runtimes", lambda: ["torch", "onnx-fp32"])
+    monkeypatch.setattr(runtime_choice, "encoder_for", encoder_for)
+    record = tmp_path / "embedding-runtime.json"
+    assert runtime_choice.chosen_runtime(record, tmp_path) == "torch"
+    rates = json.loads(record.read_text())["chunks_per_s"]
+    assert rates["onnx-fp32"] is None and rates["torch"] > 0
+    assert runtime_choice.chosen_runtime(record, tmp_path, family="fp32") == "torch"
+    from ui.cli import _runtime_test_text
+
+    assert "onnx-fp32 failed" in _runtime_test_text(json.loads(record.read_text()))  # what archivist stats says

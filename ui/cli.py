@@ -631,9 +631,9 @@ def cmd_stats(args, app: Archivist) -> int:
 def _runtime_test_text(test: dict | None) -> str:
     """' (self-test on this CPU, DATE: torch 48 chunks/s, onnx-int8 27 chunks/s)', or '' when none ran."""
     rates = (test or {}).get("chunks_per_s") or {}
-    if len([v for v in rates.values() if v]) < 2:
+    if len(rates) < 2 or not any(rates.values()):  # no choice was measured
         return ""
-    measured = ", ".join(f"{r} {v:g} chunks/s" for r, v in rates.items())
+    measured = ", ".join(f"{r} {v:g} chunks/s" if v else f"{r} failed" for r, v in rates.items())
     return f" (self-test on this CPU, {str(test.get('measured_at', ''))[:10]}: {measured})"
 
 
