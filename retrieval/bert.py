@@ -42,6 +42,24 @@ def supports(path: str | os.PathLike) -> bool:
             and (p / "tokenizer.json").is_file() and (p / "model.safetensors").is_file())
 
 
+def load_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The BERT weights of a model folder as fp32 arrays, named without the ``bert.`` prefix some
+    checkpoints carry (position ids and other integer buffers left out)."""
+    from safetensors.numpy import load_file
+
+    w = load_file(str(Path(path) / "model.safetensors"))
+    prefix = "bert." if "bert.embeddings.word_embeddings.weight" in w else ""
+    return {k[len(prefix):]: np.ascontiguousarray(v, dtype=np.float32)
+            for k, v in w.items() if k.startswith(prefix) and v.dtype != np.int64}
+
+
+def mean_pool_normalised(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Sentence vectors: the mean of each text's real tokens (``mask`` 1), at unit length."""
+    mask = mask.astype(np.float32)
+    pooled = (hidden * mask[..., None]).sum(1) / np.clip(mask.sum(1, keepdims=True), 1e-9, None)
+    return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+
 class _NumpyOps:
     """The few operations the forward pass needs, on numpy arrays."""
 
@@ -75,8 +93,7 @@ class _NumpyOps:
 
     @staticmethod
     def mean_pool_normalised(h, mask) -> np.ndarray:
-        pooled = (h * mask[..., None]).sum(1) / np.clip(mask.sum(1, keepdims=True), 1e-9, None)
-        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return mean_pool_normalised(h, mask)
 
 
 class _TorchOps:
@@ -174,8 +191,6 @@ class BertEncoder(LengthSortedEncoder):
 
     def __init__(self, path: str | os.PathLike, *, runtime: str = "numpy", max_tokens: int | None = None,
                  batch_size: int | None = None, threads: int | None = None):
-        from safetensors.numpy import load_file
-
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime = {runtime!r}; use one of {', '.join(RUNTIMES)}")
         super().__init__(path, max_tokens=max_tokens, batch_size=batch_size or (16 if runtime == "numpy" else 32))
@@ -183,10 +198,7 @@ class BertEncoder(LengthSortedEncoder):
         self.ops = _NumpyOps() if runtime == "numpy" else _TorchOps()
         if runtime == "torch" and threads:
             self.ops.torch.set_num_threads(threads)
-        w = load_file(str(Path(path) / "model.safetensors"))
-        prefix = "bert." if "bert.embeddings.word_embeddings.weight" in w else ""
-        self.w = {k[len(prefix):]: self.ops.array(np.ascontiguousarray(v, dtype=np.float32))
-                  for k, v in w.items() if k.startswith(prefix) and v.dtype != np.int64}
+        self.w = {k: self.ops.array(v) for k, v in load_weights(path).items()}
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
         if self.runtime == "torch":

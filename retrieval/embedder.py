@@ -105,7 +105,8 @@ class SentenceTransformerEmbedder:
         self.runtime = runtime
         self.cache_dir = cache_dir
         # what batches and what a few texts (a query) run on while the batch runtime is not loaded
-        self._batch_runtime, self._small_runtime = (runtime, runtime) if runtime == "onnx-int8" else (runtime, "numpy")
+        self._batch_runtime = runtime
+        self._small_runtime = runtime if runtime == "onnx-int8" else "numpy"  # int8 vectors only come from int8
         self._max: int | None = None
         self._dim: int | None = None
         self._resolved = str(path.resolve())

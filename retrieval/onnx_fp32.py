@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.bert import LengthSortedEncoder, padded
+from retrieval.bert import LengthSortedEncoder, load_weights, mean_pool_normalised, padded
 from retrieval.errors import ConfigError
 
 _MS = "com.microsoft"
@@ -42,21 +42,12 @@ def available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
 
 
-def _weights(path: Path) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
-
-    w = load_file(str(path / "model.safetensors"))
-    prefix = "bert." if "bert.embeddings.word_embeddings.weight" in w else ""
-    return {k[len(prefix):]: np.ascontiguousarray(v, dtype=np.float32)
-            for k, v in w.items() if k.startswith(prefix) and v.dtype != np.int64}
-
-
 def build_graph(path: str | os.PathLike, config: dict) -> bytes:
     """The serialised ONNX model of the BERT encoder in ``path`` (inputs ``input_ids``,
     ``attention_mask``, both int32 [batch, length]; output ``hidden`` [batch, length, H])."""
     from onnx import TensorProto, helper, numpy_helper
 
-    w = _weights(Path(path))
+    w = load_weights(path)
     eps = float(config.get("layer_norm_eps", 1e-12))
     heads = int(config["num_attention_heads"])
     inits: list = []
@@ -157,6 +148,4 @@ class OnnxFp32Encoder(LengthSortedEncoder):
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
         ids, mask = padded(batch)
         hidden = self.session.run(None, {"input_ids": ids.astype(np.int32), "attention_mask": mask.astype(np.int32)})[0]
-        m = mask[..., None].astype(np.float32)
-        pooled = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
-        return (pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)
+        return mean_pool_normalised(hidden, mask)

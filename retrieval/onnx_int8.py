@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.bert import LengthSortedEncoder, padded
+from retrieval.bert import LengthSortedEncoder, mean_pool_normalised, padded
 from retrieval.errors import ConfigError
 
 
@@ -61,6 +61,4 @@ class OnnxInt8Encoder(LengthSortedEncoder):
         ids, mask = padded(batch)
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
-        m = mask[..., None].astype(np.float32)
-        pooled = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
-        return (pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)
+        return mean_pool_normalised(hidden, mask)
