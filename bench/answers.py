@@ -53,6 +53,13 @@ class NaivePipeline:
 
 
 def set_dir(name: str) -> Path:
+    if name == "siblings":  # generated: bench/siblings.py
+        from bench.siblings import build
+
+        folder = CACHE / "siblings-set"
+        if not (folder / "questions.jsonl").exists():
+            build(folder)
+        return folder
     return ROOT / "data-samples" if name == "data-samples" else EVAL / name
 
 
