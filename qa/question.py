@@ -19,7 +19,7 @@ from qa.text import content_terms
 
 _QUANTITY = re.compile(
     r"\bhow\s+(many|much|long|often|old|far|big|large|high|low|soon|frequently)\b"
-    r"|\b(?:what|which)\s+(?:(?:is|was|are|were|will\s+be)\s+)?(?:the\s+)?(?:[\w-]+(?:'s|’s)?\s+){0,2}?"
+    r"|\b(?:what|which)\s+(?:(?:is|was|are|were|will\s+be)\s+)?(?:the\s+)?(?:[\w-]+(?:'s|’s|'|’)?\s+){0,3}?"
     r"(percentage|percent|share|proportion|rate|number|amount|fraction|ratio|price|cost|costs|fee|fees|limit|"
     r"maximum|minimum|total|size|duration|level|value|sum|count|revenue|revenues|income|profit|loss|margin|"
     r"salary|pay|budget|spend|spending|growth|earnings|sales|balance|headcount|deductible|premium|allowance)\b",
@@ -32,7 +32,7 @@ _DATE = re.compile(
 )
 _NAME = re.compile(r"^\s*(?:who|whom|whose)\b|\b(?:who|whom)\s+(?:is|are|was|were|does|do|did|should|must|can)\b",
                    re.IGNORECASE)
-_REASON = re.compile(r"^\s*why\b|\bwhat\s+(?:caused|causes|led\s+to|leads\s+to|triggered|is\s+the\s+(?:cause|reason))\b"
+_REASON = re.compile(r"^\s*why\b|\bwhat\s+(?:caused|causes|led\s+to|leads\s+to|triggered|drove|drives|is\s+driving|is\s+the\s+(?:cause|reason))\b"
                      r"|\bwhat\s+(?:was|were|are|is)\s+the\s+(?:cause|reason)s?\b|\breasons?\s+(?:for|why)\b|\bhow\s+come\b",
                      re.IGNORECASE)
 _PLACE = re.compile(r"^\s*where\b|\bwhere\s+(?:is|are|was|were|do|does|can|should|must)\b", re.IGNORECASE)
