@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ingest.blocks import Block, ParsedDocument
+from ingest.opening import opening_meta
 from retrieval.chunk import Chunk, content_hash
 from retrieval.indexed_text import doc_title, indexed_text
-from retrieval.periods import OPENING_CHARS, stated_periods
 
 CountTokens = Callable[[str], int]
 
@@ -46,18 +46,6 @@ class _Piece:
     section: tuple[str, ...]
 
 
-def _opening(blocks: list[Block]) -> str:
-    """The first ``OPENING_CHARS`` characters of a document's text: its cover or first lines."""
-    parts: list[str] = []
-    size = 0
-    for b in blocks:
-        if size >= OPENING_CHARS:
-            break
-        parts.append(b.text)
-        size += len(b.text) + 1
-    return "\n".join(parts)[:OPENING_CHARS]
-
-
 class Chunker:
     def __init__(self, count_tokens: CountTokens, options: ChunkingOptions | None = None):
         self.count = count_tokens
@@ -66,8 +54,7 @@ class Chunker:
     # -- public --------------------------------------------------------------
     def chunk(self, doc: str, parsed: ParsedDocument, groups: tuple[str, ...] = ()) -> list[Chunk]:
         title = doc_title(doc)
-        periods = stated_periods(_opening(parsed.blocks))
-        meta = {"periods": periods} if periods else {}  # what tells the document from its siblings
+        meta = opening_meta(parsed.blocks)  # the period and names its opening states (ingest.opening)
         pieces = self._pieces(parsed.blocks)
         chunks: list[Chunk] = []
         cur: list[_Piece] = []

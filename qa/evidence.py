@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.answer import Passage
-from retrieval.periods import period_terms
+from retrieval.periods import period_terms, without_periods
 from qa.text import content_terms, sentences
 from retrieval import Hit
 from retrieval.embedder import Embedder
@@ -48,6 +48,10 @@ class EvidenceOptions:
     #: contoso-hr's first citation page 0.409 -> 0.439, data-samples unchanged, no abstention changed
     document_candidates: int = 50
     document_weight: float = 0.5
+    #: a sentence also holds the question's words that its document is about (its name and what its
+    #: opening states: :func:`identity_terms`), in the reordering and in the choice of the answer, each
+    #: worth this share of a word the sentence says itself (0: off)
+    identity_weight: float = 0.5
 
     def __post_init__(self) -> None:
         self.validate()
@@ -60,6 +64,8 @@ class EvidenceOptions:
         for name in ("neighbours", "rescore_candidates", "document_candidates"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} = {getattr(self, name)}; use a count, e.g. 20")
+        if not 0.0 <= self.identity_weight <= 1.0:
+            raise ValueError(f"identity_weight = {self.identity_weight}; use a share between 0 and 1, e.g. 0.5")
         if not 0.0 <= self.document_weight <= 3.0:
             raise ValueError(f"document_weight = {self.document_weight}; use a weight between 0 and 3, e.g. 0.5")
 
@@ -93,13 +99,29 @@ class SentenceVectors:
         return np.asarray([self._cosine[t] for t in texts], dtype=np.float64)
 
 
+def _document_name(doc: str) -> str:
+    """A document's folder and title, as words."""
+    parts = doc.replace("\\", "/").split("/")
+    return " ".join(parts[:-1] + [doc_title(doc)])
+
+
 def _name_terms(hit: Hit) -> set[str]:
     """The words of a hit's folder, title and section, with the periods they name in one spelling
     (``2023Q3`` and ``Q3-2023`` both give "q3" and "2023": :func:`retrieval.periods.period_terms`)."""
-    c = hit.chunk
-    parts = c.doc.replace("\\", "/").split("/")
-    name = " ".join(parts[:-1] + [doc_title(c.doc), c.section or ""])
+    name = f"{_document_name(hit.chunk.doc)} {hit.chunk.section or ''}"
     return set(content_terms(name)) | period_terms(name)
+
+
+def identity_terms(chunk) -> set[str]:
+    """What every chunk of a document speaks of without saying it: the document's name (folder,
+    title, the periods the name gives) and what its opening states (kept at ingest,
+    :mod:`ingest.opening`: the period, and the names of its cover or first lines). The revenue
+    sentence on page 3 of Northstar's Q2 filing is about Northstar and Q2 2023, though it says
+    neither. The same for every chunk of the document: it tells documents apart, not their pages."""
+    name = _document_name(chunk.doc)
+    meta = chunk.meta or {}
+    opening = " ".join(meta.get("names") or ())
+    return set(content_terms(f"{name} {opening}")) | period_terms(name) | set(meta.get("periods") or ())
 
 
 def _siblings(a: set[str], b: set[str]) -> bool:
@@ -191,23 +213,26 @@ def document_coverage(question: str, pool: list[Hit]) -> dict[str, float]:
 
 def rescore(question: str, hits: list[Hit], embedder: Embedder, query_vector: np.ndarray | None = None,
             sentences_embedded: int = 20, names: bool = True, vectors: SentenceVectors | None = None,
-            pool: list[Hit] | None = None, document_weight: float = 0.0) -> list[Hit]:
+            pool: list[Hit] | None = None, document_weight: float = 0.0, identity_weight: float = 0.0) -> list[Hit]:
     """The hits reordered by: their retrieval score (relative to the best) + the cosine between
     the question and the chunk's best sentence (of the ``sentences_embedded`` sentences of all
     candidates sharing most words with the question) + the share of the question's words in
-    the chunk's best sentence, each in [0, 1], over 3; plus a third of :func:`name_match`, what
+    the chunk's best sentence (periods read in one spelling; with ``identity_weight``, the words its
+    document is about counted too: :func:`held`), each in [0, 1], over 3; plus a third of :func:`name_match`, what
     sets the hit's document apart from its siblings (0 when no name tells them apart), and
     ``document_weight`` thirds of :func:`document_coverage` over ``pool`` (the wider candidates).
     ``Hit.own`` keeps the sum without the coverage: what the chunk itself matches."""
     if not hits:
         return hits
-    q_terms = set(content_terms(question))
+    q_terms = terms_with_periods(question)
     per_hit = [sentences(h.chunk.text) for h in hits]
-    flat = [(i, s, overlap(q_terms, s)) for i, sents in enumerate(per_hit) for s in sents]
+    # a sentence also holds the question's words its document is about (its name, its opening)
+    about = [q_terms & identity_terms(h.chunk) if identity_weight else set() for h in hits]
+    flat = [(i, s, _held(q_terms, s, set(), 0.0)) for i, sents in enumerate(per_hit) for s in sents]
     best_overlap = [0.0] * len(hits)
-    for i, _, o in flat:
-        best_overlap[i] = max(best_overlap[i], o)
-    picked = sorted(flat, key=lambda x: -x[2])[:sentences_embedded]
+    for i, s, _ in flat:
+        best_overlap[i] = max(best_overlap[i], _held(q_terms, s, about[i], identity_weight))
+    picked = sorted(flat, key=lambda x: -x[2])[:sentences_embedded]  # the sentences saying most of it
     best_sim = [0.0] * len(hits)
     if picked:
         vectors = vectors or SentenceVectors(embedder, question, query_vector)
@@ -225,6 +250,34 @@ def rescore(question: str, hits: list[Hit], embedder: Embedder, query_vector: np
     # coverage would favour the calibration's questions (made from one chunk's words, always covered)
     return [Hit(hits[i].chunk, key[i], rank, dense=hits[i].dense, lexical=hits[i].lexical, own=match[i])
             for rank, i in enumerate(order, start=1)]
+
+
+def terms_with_periods(text: str) -> set[str]:
+    """A text's content terms with the periods it names in one spelling: "the second quarter of 2023"
+    holds "q2" as "Q2 2023" does."""
+    return set(content_terms(without_periods(text))) | period_terms(text)
+
+
+def held(weights: dict[str, float], said: set[str], of_document: set[str], about_weight: float) -> float:
+    """The weighted share of the question's terms (term -> weight) a sentence holds: those it says, and,
+    at ``about_weight`` each, those only its document is about (``of_document``: the question's terms
+    among :func:`identity_terms`).
+    What the document is about is context, not an answer: it counts only for a sentence that says
+    something else of the question. A cover that names the company and the quarter, and nothing of the
+    revenue asked about, holds none of "What was Northstar's revenue in Q2 2023?"; the results page
+    saying "revenue" holds it all."""
+    terms = sorted(weights)  # one summing order: the same scores in every process
+    total = sum(weights[t] for t in terms)
+    content = [t for t in terms if t not in of_document]
+    if not total or (content and not any(t in said for t in content)):
+        return 0.0
+    own = sum(weights[t] for t in terms if t in said)
+    return (own + about_weight * sum(weights[t] for t in terms if t in of_document and t not in said)) / total
+
+
+def _held(q_terms: set[str], sentence: str, of_document: set[str], about_weight: float) -> float:
+    """:func:`held` for a sentence, each of the question's terms weighing the same."""
+    return held(dict.fromkeys(q_terms, 1.0), q_terms & terms_with_periods(sentence), of_document, about_weight)
 
 
 def sentence_score(question_terms: set[str], sentence: str, idf: dict[str, float]) -> float:
@@ -247,7 +300,7 @@ def retrieve(index, query: str, k: int, options: EvidenceOptions | None = None, 
     widest = max(wanted, opt.document_candidates) if opt.document_weight else wanted
     pool = index.search(query, widest, filter=filter, query_vector=vectors.query)
     return rescore(query, pool[:wanted], index.embedder, vectors.query, opt.rescore_sentences, opt.name_match,
-                   vectors, pool=pool, document_weight=opt.document_weight)[:k]
+                   vectors, pool=pool, document_weight=opt.document_weight, identity_weight=opt.identity_weight)[:k]
 
 
 def select_evidence(question: str, hits: list[Hit], options: EvidenceOptions | None = None) -> list[Passage]:

@@ -4,8 +4,11 @@ A sentence is scored on four things, each in [0, 1], and the mean wins:
 
 - meaning: the cosine between the question and the sentence (the index's own embedder);
 - words: the share of the question's words in the sentence, rare words (across the candidate
-  sentences) counting more; a sentence that opens on "They", "These", "It" also speaks of the
-  words of the sentence before it;
+  sentences) counting more, periods read in one spelling ("Q2 2023" = "the second quarter of 2023");
+  a sentence that opens on "They", "These", "It" also speaks of the words of the sentence before
+  it, and every sentence speaks of what its document is about (its name, the company and period
+  its cover states: :func:`qa.evidence.identity_terms`), so the results page of the filing the
+  question names beats that filing's cover, which only names it;
 - kind: whether the sentence holds an answer of the kind the question asks for (an amount for
   "how many", a date for "when", a name for "who"), that the question does not already say, or,
   for "What is X?", whether it defines X ("X is a ...", "X, a ...", "... (X)" spelling out an acronym);
@@ -30,9 +33,10 @@ import re
 from dataclasses import dataclass, replace
 
 from qa.answer import Passage
-from qa.evidence import SentenceVectors
+from qa.evidence import SentenceVectors, held, identity_terms, terms_with_periods
 from qa.question import QuestionShape, shape
 from qa.text import content_terms, sentences, words
+from retrieval.periods import period_spans
 
 _NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
                  "seventeen eighteen nineteen twenty thirty forty fifty sixty hundred thousand dozen half").split()
@@ -66,7 +70,7 @@ _STOP_UNITS = frozenset(("of the a an and or to for in on at by with from is are
 _NOT_NAMES = frozenset(w.capitalize() for w in _MONTHS) | {
     "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "The", "A", "An", "This", "That"}
 _REASON = re.compile(r"\b(?:because(?:\s+of)?|due\s+to|caused\s+by|as\s+a\s+result\s+of|owing\s+to|after|since|"
-                     r"so\s+that|in\s+order\s+to|leads?\s+to|led\s+to|results?\s+(?:from|in))\b[^.;:]*", re.IGNORECASE)
+                     r"so\s+that|in\s+order\s+to|leads?\s+to|led\s+to|results?\s+(?:from|in)|driven\s+(?:\w+\s+)?by)\b[^.;:]*", re.IGNORECASE)
 _SHARE = re.compile(r"%|\bper\s?cent\b", re.IGNORECASE)
 _MONEY = re.compile(rf"{_CURRENCY}|%|percent|per\s?cent", re.IGNORECASE)
 KINDS = ("quantity", "date", "name", "place", "reason")
@@ -108,8 +112,10 @@ def _clean_unit(span: str) -> str:
 def spans(sentence: str, kind: str) -> list[tuple[int, str]]:
     """(start offset, text) of every answer of ``kind`` in the sentence."""
     if kind == "quantity":
-        dates = {m.start() for m in _DATE.finditer(sentence)}
-        found = [(m.start(), _clean_unit(m.group(0))) for m in _QUANTITY.finditer(sentence) if m.start() not in dates]
+        # "30" of "September 30, 2023" and "three months" of "three months ended June 30" count nothing
+        dates = [m.span() for m in _DATE.finditer(sentence)] + period_spans(sentence)
+        found = [(m.start(), _clean_unit(m.group(0))) for m in _QUANTITY.finditer(sentence)
+                 if not any(a <= m.start() < b for a, b in dates)]
         return [(i, s) for i, s in found if s and not re.fullmatch(r"(?:19|20)\d{2}", s)]
     if kind == "reason":
         return [(m.start(), m.group(0).strip(" ,")) for m in _REASON.finditer(sentence)]
@@ -299,37 +305,46 @@ def _restates(sentence: str, q: QuestionShape) -> bool:
     return bool(terms) and terms <= q.terms
 
 
-def _candidates(passages: list[Passage]) -> tuple[list[tuple[Passage, str]], list[set[str]]]:
-    """Each passage's sentences with the terms they speak of: their own, and, for a sentence that
-    opens on what the sentence before it named ("They", "These antivirals"), that sentence's too."""
+def _candidates(passages: list[Passage], q_terms: set[str],
+                identity: bool = True) -> tuple[list[tuple[Passage, str]], list[set[str]], list[set[str]]]:
+    """Each passage's sentences with the terms they speak of: their own (periods in one spelling)
+    and, for a sentence that opens on what the sentence before it named ("They", "These antivirals"),
+    that sentence's too; and, apart, the question's terms that the passage's document is about
+    (:func:`qa.evidence.identity_terms`: its name, what its opening states)."""
     cands: list[tuple[Passage, str]] = []
     terms: list[set[str]] = []
+    about: list[set[str]] = []
     for p in passages:
+        of_document = q_terms & identity_terms(p.chunk) if identity else set()
         before: set[str] = set()
         for s in dict.fromkeys(sentences(p.chunk.text)):
-            own = set(content_terms(s))
-            if own:
+            own = terms_with_periods(s)
+            if content_terms(s):
                 cands.append((p, s))
                 terms.append(own | before if _ANAPHOR.match(s) else own)
+                about.append(of_document)
             before = own
-    return cands, terms
+    return cands, terms, about
 
 
-def choose(question: str, passages: list[Passage], embedder, vectors=None, max_sentences: int = 30) -> Extract | None:
+def choose(question: str, passages: list[Passage], embedder, vectors=None, max_sentences: int = 30,
+           identity_weight: float = 0.0) -> Extract | None:
     """The best answer-bearing sentence of the passages' chunks (see the module's docstring)."""
     q = shape(question)
-    cands, sent_terms = _candidates(passages)
+    asked = terms_with_periods(question)
+    cands, sent_terms, about = _candidates(passages, asked, identity_weight > 0)
     if not cands:
         return None
     df: dict[str, int] = {}
     for terms in sent_terms:
-        for t in terms & q.terms:
+        for t in terms & asked:
             df[t] = df.get(t, 0) + 1
-    q_terms = sorted(q.terms)  # one summing order: the same scores in every process
+    q_terms = sorted(asked)  # one summing order: the same scores in every process
     idf = {t: math.log(1 + len(cands) / (1 + df.get(t, 0))) for t in q_terms}
     total = sum(idf.values()) or 1.0
-    lexical = [sum(idf[t] for t in q_terms if t in terms) / total for terms in sent_terms]
-    order = sorted(range(len(cands)), key=lambda i: -lexical[i])[:max_sentences]
+    said = [sum(idf[t] for t in q_terms if t in terms) / total for terms in sent_terms]
+    lexical = [held(idf, terms, of_document, identity_weight) for terms, of_document in zip(sent_terms, about)]
+    order = sorted(range(len(cands)), key=lambda i: -said[i])[:max_sentences]  # the sentences saying most of it
     dense = [0.0] * len(cands)
     vectors = vectors or SentenceVectors(embedder, question)
     sims = vectors.cosines([cands[i][1] for i in order])

@@ -94,6 +94,31 @@ def _mentions(text: str) -> Iterator[tuple[int, str | None, str | None]]:
         yield m.start(), None, _year(m.group(1))
 
 
+def period_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` names a period (start, end), in order; overlapping mentions merged."""
+    spans = sorted(m.span() for rx in (_ENDED, _QUARTER_WORDS, _HALF_WORDS, _Q_FIRST, _Q_AFTER, _YEAR_FIRST, _FISCAL)
+                   for m in rx.finditer(text))
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def without_periods(text: str) -> str:
+    """``text`` with every period it names blanked out ("revenue in the second quarter of 2023" ->
+    "revenue in the "), so that the words spelling a period ("second", "quarter") are not read as
+    words of their own beside :func:`period_terms`."""
+    out, at = [], 0
+    for start, end in period_spans(text):
+        out.append(text[at:start])
+        at = end
+    out.append(text[at:])
+    return " ".join(out)
+
+
 def period_terms(text: str) -> set[str]:
     """The quarters ("q1".."q4"), halves ("h1", "h2") and years ("2023") ``text`` names."""
     out = {t for _, period, year in _mentions(text) for t in (period, year) if t}

@@ -172,6 +172,42 @@ def test_periods_are_read_in_one_spelling(text, periods):
     assert period_terms(text) == periods
 
 
+def test_the_words_spelling_a_period_count_as_the_period_alone():
+    from qa.evidence import terms_with_periods
+
+    assert terms_with_periods("What was revenue in the second quarter of 2023?") == {"revenu", "q2", "2023"}
+    assert terms_with_periods("Revenue in Q2 2023") == terms_with_periods("revenue for the second quarter of 2023")
+    # "quarterly" in a name is a word; "quarterly period ended June 30, 2023" is a period
+    assert terms_with_periods("Quarterly report for the quarterly period ended June 30, 2023.") == \
+        {"quarter", "report", "q2", "2023"}
+    assert terms_with_periods("H1N1 in 2019") == {"h1n1", "2019"}
+
+
+def test_an_opening_names_what_the_document_is_about():
+    from ingest.opening import opening_names
+
+    cover = ("UNITED STATES SECURITIES AND EXCHANGE COMMISSION\nFORM 10-Q\nFor the quarterly period ended "
+             "June 30, 2023\nNORTHSTAR ROBOTICS, INC.\nTrading symbol: NSTR. The registrant files reports.")
+    names = opening_names(cover)
+    assert {"FORM", "10-Q", "NORTHSTAR", "ROBOTICS", "NSTR"} <= set(names)
+    assert "The" not in names and "For" not in names  # capitals that only open a sentence of plain words
+    assert opening_names("Northwind Health Plus Benefits Details\nThe plan covers you.")[:3] == \
+        ["Northwind", "Health", "Plus"]  # a title in capitals is a name, from its first word
+    assert len(opening_names(" ".join(f"Name{i}x" for i in range(100)))) == 40  # at most MAX_NAMES
+
+
+def test_the_names_are_read_from_the_front_matter_not_the_contents():
+    from ingest import Block
+    from ingest.opening import opening_meta
+
+    policy = [Block("title", "Parental Leave Policy"), Block("text", "Brightwater Instruments supports parents."),
+              Block("title", "Entitlement"), Block("table", "| Parent | Weeks |\n| --- | --- |\n| Other | 12 |")]
+    assert opening_meta(policy) == {"names": ["Parental", "Leave", "Policy", "Brightwater", "Instruments"]}
+    filing = [Block("title", "FORM 10-Q", 1), Block("text", "ACME CORP. For the quarterly period ended June 30, 2023.", 1),
+              Block("title", "Results", 2), Block("text", "Revenue in Oslo was 5.", 2)]
+    assert opening_meta(filing) == {"periods": ["2023", "q2"], "names": ["FORM", "10-Q", "ACME", "CORP", "June"]}
+
+
 def test_an_opening_states_its_periods_but_a_lone_year_is_not_one():
     from retrieval.periods import stated_periods
 
@@ -208,6 +244,60 @@ def test_filings_with_names_that_say_nothing_are_told_apart_by_the_period_their_
         ans = _answerer(idx).ask(question)
         doc = next(d for d, (_, a) in filings.items() if a == amount)
         assert ans.citations[0].chunk.doc == doc and amount in ans.answer, question
+
+
+def _covered_filings(make_index, filings: dict[str, tuple[str, str, str]]):
+    """Quarterly filings chunked as ingest chunks them (doc -> company, quarter, revenue): the cover names
+    the company and the date the quarter ends, the results page the quarter in words, worded alike in all."""
+    from ingest import Block, Chunker, ChunkingOptions, ParsedDocument
+    from retrieval import FakeEmbedder
+
+    ends = {"second": "June 30", "third": "September 30"}
+    chunker = Chunker(FakeEmbedder().count_tokens, ChunkingOptions(max_tokens=64, target_tokens=30, min_tokens=4))
+    idx = make_index()
+    with idx.writer() as w:
+        for doc, (company, quarter, amount) in filings.items():
+            parsed = ParsedDocument(blocks=[
+                Block("title", "Form 10-Q", 1),
+                Block("text", f"{company.upper()}. Quarterly report for the quarterly period ended {ends[quarter]}, 2023.", 1),
+                Block("title", "Results of operations", 2),
+                Block("text", f"Revenue for the {quarter} quarter of 2023 was {amount} million euros, driven by "
+                              "strong licence sales.", 2)])
+            w.add_document(DocumentInfo(doc=doc), chunker.chunk(doc, parsed))
+        w.commit()
+    return idx
+
+
+def test_the_page_that_answers_speaks_for_the_company_and_quarter_its_cover_names(make_index):
+    """The question names the company and the quarter; only the covers name the company, and the answer
+    is on the results page: the right filing's results page is cited, not its cover, which holds more
+    of the question's words, nor the other company's page for the same quarter."""
+    filings = {"filings/a.txt": ("Northstar Robotics", "second", "41"),
+               "filings/b.txt": ("Northstar Robotics", "third", "47"),
+               "filings/c.txt": ("Pinecrest Energy", "second", "88")}
+    idx = _covered_filings(make_index, filings)
+    questions = (("What was Northstar Robotics' revenue in Q3 2023?", "filings/b.txt", "47"),
+                 ("What was Northstar Robotics' revenue in the second quarter of 2023?", "filings/a.txt", "41"),
+                 ("What was Pinecrest Energy's revenue in Q2 2023?", "filings/c.txt", "88"),
+                 ("What drove Pinecrest Energy's revenue growth in Q2 2023?", "filings/c.txt", "licence sales"))
+    for question, doc, answer in questions:
+        ans = _answerer(idx).ask(question)
+        assert ans.citations[0].chunk.doc == doc, question
+        assert answer in ans.answer and ans.quote.startswith("Revenue"), (question, ans.quote)
+
+
+
+def test_what_a_document_is_about_counts_only_beside_what_the_sentence_says_of_the_question():
+    from qa.evidence import held
+
+    asked = dict.fromkeys(["northstar", "robot", "revenu", "q2", "2023"], 1.0)  # Northstar Robotics' revenue in Q2 2023
+    about = {"northstar", "robot", "q2", "2023"}  # the Q2 filing's name and cover
+    cover, results = {"northstar", "robot", "q2", "2023"}, {"revenu", "q2", "2023"}
+    assert held(asked, cover, about, 0.5) == 0.0  # names the filing, says nothing of revenue
+    assert held(asked, results, about, 0.5) == (3 + 0.5 * 2) / 5
+    assert held(asked, results, set(), 0.5) == 3 / 5 < held(asked, cover, set(), 0.5)  # by words alone the cover won
+    assert held(asked, {"revenu"}, {"q2", "2023"}, 0.5) == (1 + 0.5 * 2) / 5  # another company's Q2 page
+    assert held({"northstar": 1.0}, {"northstar"}, {"northstar"}, 0.5) == 1.0  # nothing but the name asked
 
 
 def test_a_plain_word_tells_siblings_apart_only_when_the_others_never_use_it(make_index):
