@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.answer import Passage
+from qa.names import named_terms
 from retrieval.periods import period_terms, without_periods
 from qa.text import content_terms, sentences
 from retrieval import Hit
@@ -48,9 +49,9 @@ class EvidenceOptions:
     #: contoso-hr's first citation page 0.409 -> 0.439, data-samples unchanged, no abstention changed
     document_candidates: int = 50
     document_weight: float = 0.5
-    #: a sentence also holds the question's words that its document is about (its name and what its
-    #: opening states: :func:`identity_terms`), in the reordering and in the choice of the answer, each
-    #: worth this share of a word the sentence says itself (0: off)
+    #: a sentence also holds the question's names and periods that its document is about (its name and
+    #: what its front matter states: :func:`identity_terms`, :func:`naming_terms`), in the reordering and in
+    #: the choice of the answer, each worth this share of a word the sentence says itself (0: off)
     identity_weight: float = 0.5
 
     def __post_init__(self) -> None:
@@ -227,7 +228,8 @@ def rescore(question: str, hits: list[Hit], embedder: Embedder, query_vector: np
     q_terms = terms_with_periods(question)
     per_hit = [sentences(h.chunk.text) for h in hits]
     # a sentence also holds the question's words its document is about (its name, its opening)
-    about = [q_terms & identity_terms(h.chunk) if identity_weight else set() for h in hits]
+    naming = naming_terms(question) & q_terms if identity_weight else set()
+    about = [naming & identity_terms(h.chunk) for h in hits]
     flat = [(i, s, _held(q_terms, s, set(), 0.0)) for i, sents in enumerate(per_hit) for s in sents]
     best_overlap = [0.0] * len(hits)
     for i, s, _ in flat:
@@ -256,6 +258,13 @@ def terms_with_periods(text: str) -> set[str]:
     """A text's content terms with the periods it names in one spelling: "the second quarter of 2023"
     holds "q2" as "Q2 2023" does."""
     return set(content_terms(without_periods(text))) | period_terms(text)
+
+
+def naming_terms(question: str) -> set[str]:
+    """The question's terms that can name what a document is about: its names ("Northstar Robotics",
+    "MERS-CoV": :func:`qa.names.named_terms`) and the periods it names ("Q2 2023"); not its plain words
+    ("revenue", "travelling"), which a document's title may hold without being about them."""
+    return set(content_terms(" ".join(named_terms(question)))) | period_terms(question)
 
 
 def held(weights: dict[str, float], said: set[str], of_document: set[str], about_weight: float) -> float:

@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass, replace
 
 from qa.answer import Passage
-from qa.evidence import SentenceVectors, held, identity_terms, terms_with_periods
+from qa.evidence import SentenceVectors, held, identity_terms, naming_terms, terms_with_periods
 from qa.question import QuestionShape, shape
 from qa.text import content_terms, sentences, words
 from retrieval.periods import period_spans
@@ -309,8 +309,8 @@ def _candidates(passages: list[Passage], q_terms: set[str],
                 identity: bool = True) -> tuple[list[tuple[Passage, str]], list[set[str]], list[set[str]]]:
     """Each passage's sentences with the terms they speak of: their own (periods in one spelling)
     and, for a sentence that opens on what the sentence before it named ("They", "These antivirals"),
-    that sentence's too; and, apart, the question's terms that the passage's document is about
-    (:func:`qa.evidence.identity_terms`: its name, what its opening states)."""
+    that sentence's too; and, apart, those of ``q_terms`` (the question's names and periods) that the
+    passage's document is about (:func:`qa.evidence.identity_terms`: its name, what its opening states)."""
     cands: list[tuple[Passage, str]] = []
     terms: list[set[str]] = []
     about: list[set[str]] = []
@@ -332,7 +332,7 @@ def choose(question: str, passages: list[Passage], embedder, vectors=None, max_s
     """The best answer-bearing sentence of the passages' chunks (see the module's docstring)."""
     q = shape(question)
     asked = terms_with_periods(question)
-    cands, sent_terms, about = _candidates(passages, asked, identity_weight > 0)
+    cands, sent_terms, about = _candidates(passages, naming_terms(question) & asked, identity_weight > 0)
     if not cands:
         return None
     df: dict[str, int] = {}

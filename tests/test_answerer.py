@@ -2,6 +2,7 @@ import pytest
 
 from qa import ABSTAIN_TEXT, Answer, Answerer, AnswerOptions, FakeGenerator
 from qa.answer import Evidence
+from qa.evidence import EvidenceOptions
 from retrieval import Chunk, DocumentInfo, SearchFilter
 
 LEAVE_Q = "How many days of paid annual leave does every employee get?"
@@ -378,6 +379,8 @@ def test_bad_questions_and_options_are_value_errors(index):
         _answerer(index).ask("why " * 1000)
     with pytest.raises(ValueError, match="phrasing"):
         AnswerOptions(phrasing="poem")
+    with pytest.raises(ValueError, match="identity_weight = 2; use a share between 0 and 1"):
+        AnswerOptions(evidence=EvidenceOptions(identity_weight=2))
 
 
 def test_many_sessions_asking_at_once(index):
