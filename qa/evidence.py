@@ -227,14 +227,15 @@ def rescore(question: str, hits: list[Hit], embedder: Embedder, query_vector: np
         return hits
     q_terms = terms_with_periods(question)
     per_hit = [sentences(h.chunk.text) for h in hits]
-    # a sentence also holds the question's words its document is about (its name, its opening)
+    # a sentence also holds the question's names and periods its document is about (its name, its front matter)
     naming = naming_terms(question) & q_terms if identity_weight else set()
     about = [naming & identity_terms(h.chunk) for h in hits]
-    flat = [(i, s, _held(q_terms, s, set(), 0.0)) for i, sents in enumerate(per_hit) for s in sents]
+    weights = dict.fromkeys(q_terms, 1.0)
+    flat = [(i, s, q_terms & terms_with_periods(s)) for i, sents in enumerate(per_hit) for s in sents]
     best_overlap = [0.0] * len(hits)
-    for i, s, _ in flat:
-        best_overlap[i] = max(best_overlap[i], _held(q_terms, s, about[i], identity_weight))
-    picked = sorted(flat, key=lambda x: -x[2])[:sentences_embedded]  # the sentences saying most of it
+    for i, _, said in flat:
+        best_overlap[i] = max(best_overlap[i], held(weights, said, about[i], identity_weight))
+    picked = sorted(flat, key=lambda x: -len(x[2]))[:sentences_embedded]  # the sentences saying most of it
     best_sim = [0.0] * len(hits)
     if picked:
         vectors = vectors or SentenceVectors(embedder, question, query_vector)
@@ -269,10 +270,9 @@ def naming_terms(question: str) -> set[str]:
 
 def held(weights: dict[str, float], said: set[str], of_document: set[str], about_weight: float) -> float:
     """The weighted share of the question's terms (term -> weight) a sentence holds: those it says, and,
-    at ``about_weight`` each, those only its document is about (``of_document``: the question's terms
-    among :func:`identity_terms`).
-    What the document is about is context, not an answer: it counts only for a sentence that says
-    something else of the question. A cover that names the company and the quarter, and nothing of the
+    at ``about_weight`` each, those only its document is about (``of_document``: the question's names and
+    periods among :func:`identity_terms`). What the document is about is context, not an answer: it
+    counts only for a sentence that says something else of the question. A cover that names the company and the quarter, and nothing of the
     revenue asked about, holds none of "What was Northstar's revenue in Q2 2023?"; the results page
     saying "revenue" holds it all."""
     terms = sorted(weights)  # one summing order: the same scores in every process
@@ -282,11 +282,6 @@ def held(weights: dict[str, float], said: set[str], of_document: set[str], about
         return 0.0
     own = sum(weights[t] for t in terms if t in said)
     return (own + about_weight * sum(weights[t] for t in terms if t in of_document and t not in said)) / total
-
-
-def _held(q_terms: set[str], sentence: str, of_document: set[str], about_weight: float) -> float:
-    """:func:`held` for a sentence, each of the question's terms weighing the same."""
-    return held(dict.fromkeys(q_terms, 1.0), q_terms & terms_with_periods(sentence), of_document, about_weight)
 
 
 def sentence_score(question_terms: set[str], sentence: str, idf: dict[str, float]) -> float:
