@@ -305,8 +305,8 @@ def _restates(sentence: str, q: QuestionShape) -> bool:
     return bool(terms) and terms <= q.terms
 
 
-def _candidates(passages: list[Passage], q_terms: set[str],
-                identity: bool = True) -> tuple[list[tuple[Passage, str]], list[set[str]], list[set[str]]]:
+def _candidates(passages: list[Passage],
+                q_terms: set[str]) -> tuple[list[tuple[Passage, str]], list[set[str]], list[set[str]]]:
     """Each passage's sentences with the terms they speak of: their own (periods in one spelling)
     and, for a sentence that opens on what the sentence before it named ("They", "These antivirals"),
     that sentence's too; and, apart, those of ``q_terms`` (the question's names and periods) that the
@@ -315,7 +315,7 @@ def _candidates(passages: list[Passage], q_terms: set[str],
     terms: list[set[str]] = []
     about: list[set[str]] = []
     for p in passages:
-        of_document = q_terms & identity_terms(p.chunk) if identity else set()
+        of_document = q_terms & identity_terms(p.chunk) if q_terms else set()
         before: set[str] = set()
         for s in dict.fromkeys(sentences(p.chunk.text)):
             own = terms_with_periods(s)
@@ -332,7 +332,7 @@ def choose(question: str, passages: list[Passage], embedder, vectors=None, max_s
     """The best answer-bearing sentence of the passages' chunks (see the module's docstring)."""
     q = shape(question)
     asked = terms_with_periods(question)
-    cands, sent_terms, about = _candidates(passages, naming_terms(question) & asked, identity_weight > 0)
+    cands, sent_terms, about = _candidates(passages, naming_terms(question) & asked if identity_weight else set())
     if not cands:
         return None
     df: dict[str, int] = {}
