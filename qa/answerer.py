@@ -256,7 +256,7 @@ class Answerer:
                        f"threshold {threshold:.2f}: similarity {c.similarity:.2f}, coverage {c.coverage:.2f}, "
                        f"sentence match {c.match:.2f})")
             return
-        ex = choose(query, passages, self.index.embedder, found.vectors,
+        ex = choose(query, passages, found.vectors.embedder, found.vectors,
                     identity_weight=opt.evidence.identity_weight)
         if ex is None:
             yield done(ABSTAIN_TEXT, "", True, [], "no sentence of the passages found reads as an answer")

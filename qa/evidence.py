@@ -302,8 +302,8 @@ def retrieve(index, query: str, k: int, options: EvidenceOptions | None = None, 
     vectors = vectors or SentenceVectors(index.embedder, query)
     wanted = max(k, opt.rescore_candidates)
     widest = max(wanted, opt.document_candidates) if opt.document_weight else wanted
-    pool = index.search(query, widest, filter=filter, query_vector=vectors.query)
-    return rescore(query, pool[:wanted], index.embedder, vectors.query, opt.rescore_sentences, opt.name_match,
+    pool = index.search(query, widest, filter=filter, query_vector=vectors.query, query_space=vectors.embedder.name)
+    return rescore(query, pool[:wanted], vectors.embedder, vectors.query, opt.rescore_sentences, opt.name_match,
                    vectors, pool=pool, document_weight=opt.document_weight, identity_weight=opt.identity_weight)[:k]
 
 

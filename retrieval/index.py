@@ -2,7 +2,8 @@
 
 Layout of an index folder::
 
-    archivist.sqlite        chunks, documents, meta (generation, embedder, next id)
+    archivist.sqlite        chunks, documents, meta (generation, embedder, each generation's
+                            vector space: retrieval.spaces, next id)
     vectors-<gen>.faiss     the dense vectors of generation <gen>
     lexical-<gen>/          the BM25 index of generation <gen>
     write.lock              held by the one process that writes
@@ -31,11 +32,12 @@ import numpy as np
 from retrieval import integrity, store
 from retrieval.chunk import Chunk, Hit
 from retrieval.embedder import Embedder
-from retrieval.errors import EmptyIndexError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexWriteError
+from retrieval.errors import EmptyIndexError, IndexCorruptError, IndexLockedError, IndexWriteError
 from retrieval.filters import SearchFilter
 from retrieval.fusion import convex, relative, rrf
 from retrieval.indexed_text import doc_title, indexed_text
 from retrieval.lexical import LexicalIndex
+from retrieval.spaces import Space, Spaces, space_of
 from retrieval.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -92,15 +94,17 @@ _OWN = object()  # search(): the index's own reranker
 class Index:
     """Open (or create) the index in ``path`` for ``embedder``.
 
-    The embedder's ``name`` must match the one the index was built with; it is only
-    loaded when something needs embedding.
+    The embedder's ``name`` must match the one the index was built with, unless the index was
+    re-embedded with a fine-tuned embedder (:meth:`IndexWriter.reembed`): then the generation's
+    own space serves (:mod:`retrieval.spaces`). An embedder is only loaded when something needs
+    embedding.
     """
 
     def __init__(self, path: str | os.PathLike, embedder: Embedder, options: SearchOptions | None = None,
-                 reranker=None):
+                 reranker=None, space_loader=None):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self.embedder = embedder
+        self._spaces = Spaces(embedder, self.path, space_loader)
         self.options = options or SearchOptions()
         self.reranker = reranker  # a retrieval.reranker.CrossEncoderReranker, or None
         self._local = threading.local()  # one SQLite connection per thread: the web app serves many
@@ -111,13 +115,11 @@ class Index:
         self._gen_broken = -1  # a generation whose files were found damaged
         self._vectors: VectorIndex | None = None
         self._lexical: LexicalIndex | None = None
-        built_with = store.get_meta(self._con, "embedder")
-        if built_with and built_with != embedder.name:
-            raise IndexMismatchError(
-                f"the index in {self.path} was built with the embedder {built_with!r}, but the settings "
-                f"name {embedder.name!r}. Search it with the embedder it was built with, or ingest into a "
-                "new index folder (--index DIR) to use the new embedder."
-            )
+        self._embedder_loaded: Embedder | None = None  # the space of the loaded generation
+        self._pinned = False
+        current = self._space(self.generation)
+        if current is not None and current.name != embedder.name and not current.path:
+            self._spaces.embedder(current)  # IndexMismatchError, saying what to do
 
     @property
     def _con(self):
@@ -136,6 +138,65 @@ class Index:
     @property
     def built_with(self) -> str | None:
         return store.get_meta(self._con, "embedder")
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder of the committed generation's vector space (the settings' one, or a
+        promoted fine-tuned one)."""
+        if self._pinned:
+            return self._embedder_loaded
+        return self._spaces.embedder(self._space(self.generation))
+
+    @property
+    def base_embedder(self) -> Embedder:
+        """The embedder the settings name: the starting point of fine-tuning and of a roll back."""
+        return self._spaces.base
+
+    def _space(self, gen: int) -> Space | None:
+        recorded = Space.from_json(store.get_meta(self._con, f"space-{gen}"))
+        if recorded is not None:
+            return recorded
+        name = store.get_meta(self._con, "embedder")  # an index from before spaces were recorded
+        return Space(name) if name else None
+
+    def space(self) -> Space | None:
+        """The vector space of the committed generation (None: nothing committed yet)."""
+        return self._space(self.generation)
+
+    def embed_live(self, embedder: Embedder, *, known: dict[str, np.ndarray] | None = None,
+                   on_progress=None, batch: int = 256) -> "LiveVectors":
+        """Every live chunk of the committed generation embedded with ``embedder`` (those in
+        ``known``, by chunk id, taken from there); ``on_progress(done, total)`` after each batch."""
+        known = known or {}
+        gen = self.generation
+        rows = list(store.live_rows(self._con, gen, "vid, id, doc, section, text"))
+        vectors = np.zeros((len(rows), embedder.dim), dtype=np.float32)
+        missing = [i for i, r in enumerate(rows) if r["id"] not in known]
+        for i, r in enumerate(rows):
+            if r["id"] in known:
+                vectors[i] = known[r["id"]]
+        for at in range(0, len(missing), batch):
+            part = missing[at : at + batch]
+            texts = [indexed_text(doc_title(rows[i]["doc"]), rows[i]["section"], rows[i]["text"]) for i in part]
+            vectors[part] = embedder.embed(texts)
+            if on_progress:
+                on_progress(min(at + batch, len(missing)), len(missing))
+        return LiveVectors(gen, np.asarray([r["vid"] for r in rows], dtype=np.int64), [r["id"] for r in rows],
+                           vectors, len(missing))
+
+    def in_space(self, embedder: Embedder, vectors: "LiveVectors") -> "Index":
+        """A read-only view of this index searched with other vectors (a fine-tuned embedder's,
+        before it is promoted): the chunks and the lexical side of ``vectors.generation``."""
+        import copy
+
+        gen = self.refresh()
+        if gen != vectors.generation:
+            raise RuntimeError(f"the vectors are of generation {vectors.generation}, the index is at {gen}: "
+                               "embed it again")
+        view = copy.copy(self)
+        view._lock = threading.RLock()
+        view._vectors, view._embedder_loaded, view._pinned = vectors.vector_index(), embedder, True
+        return view
 
     def __len__(self) -> int:
         gen = self.generation
@@ -157,6 +218,8 @@ class Index:
     def refresh(self) -> int:
         """Load the latest committed generation if it is not loaded yet. When its files are
         damaged, the generation before it (kept until the next commit) serves, with a warning."""
+        if self._pinned:  # a view in another space (in_space) stays on its generation
+            return self._gen_loaded
         with self._lock:
             for _ in range(5):
                 gen = self.generation
@@ -181,8 +244,9 @@ class Index:
         if recorded:
             integrity.check_sizes(json.loads(recorded), self.path)
         dim = int(store.get_meta(self._con, "dim", "0") or 0)
+        embedder = self._spaces.embedder(self._space(gen))
         vectors, lexical = VectorIndex.load(vpath, dim), LexicalIndex.load(lpath)
-        self._vectors, self._lexical, self._gen_loaded = vectors, lexical, gen
+        self._vectors, self._lexical, self._embedder_loaded, self._gen_loaded = vectors, lexical, embedder, gen
 
     def _fall_back(self, gen: int, damage: IndexCorruptError) -> int:
         if gen > 1:
@@ -256,10 +320,16 @@ class Index:
         mode: str | None = None,
         filter: SearchFilter | None = None,
         query_vector: np.ndarray | None = None,
+        query_space: str | None = None,
         rerank: bool | None = None,
         reranker=_OWN,
     ) -> list[Hit]:
         """The ``k`` best chunks for ``query``; the filter applies before any cut.
+
+        ``query_vector`` saves embedding the query again; with ``query_space`` (the name of the
+        embedder that computed it) it is used only when the generation searched is in that space,
+        so a query embedded just before a re-embedding commit is embedded again, not compared
+        with vectors of another space.
 
         With a reranker (the index's own, or ``reranker`` for this search), the best
         ``reranker.candidates`` are reordered by it before the cut (``rerank=False`` skips it
@@ -274,13 +344,14 @@ class Index:
             gen = self.refresh()
             if gen == 0 or self._vectors is None:
                 raise EmptyIndexError(f"the index in {self.path} is empty; run 'archivist ingest PATH' first")
-            vectors, lexical = self._vectors, self._lexical
+            vectors, lexical, embedder = self._vectors, self._lexical, self._embedder_loaded or self.embedder
         allowed = self._allowed(gen, filter)
         n = max(self.options.candidates, k)
         dense: list[tuple[int, float]] = []
         lex: list[tuple[int, float]] = []
         if mode in ("dense", "hybrid"):
-            qv = query_vector if query_vector is not None else self.embedder.embed_query(query)
+            same_space = query_vector is not None and query_space in (None, embedder.name)
+            qv = query_vector if same_space else embedder.embed_query(query)
             dense = vectors.search(qv, n, allowed)
         if mode in ("lexical", "hybrid"):
             lex = lexical.search(query, n, allowed) if lexical is not None else []
@@ -399,6 +470,38 @@ class Index:
 
     def writer(self) -> "IndexWriter":
         return IndexWriter(self)
+
+
+@dataclass
+class LiveVectors:
+    """The live chunks of one generation and their vectors in some space (Index.embed_live)."""
+
+    generation: int
+    vids: np.ndarray
+    ids: list[str]
+    vectors: np.ndarray
+    computed: int = 0  # how many were embedded (the rest were known)
+
+    def by_id(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.ids, self.vectors))
+
+    def vector_index(self) -> VectorIndex:
+        vi = VectorIndex(self.vectors.shape[1])
+        vi.add(self.vids, self.vectors)
+        return vi
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, ids=np.asarray(self.ids), vectors=self.vectors)
+        os.replace(tmp, path)
+
+    @staticmethod
+    def load_known(path: Path) -> dict[str, np.ndarray]:
+        """Vectors saved by :meth:`save`, by chunk id ({} when the file is missing)."""
+        if not Path(path).exists():
+            return {}
+        with np.load(path) as data:
+            return dict(zip([str(i) for i in data["ids"]], data["vectors"]))
 
 
 class RerankedIndex:
@@ -571,20 +674,69 @@ class IndexWriter:
             raise IndexWriteError(f"could not commit to {idx.path / DB_NAME} ({exc}): is the disk full? The "
                                   "previous generation of the index stays in use.") from None
 
-        # 4. tidy: rows and files no reader of generation >= new-1 can need
+        self._tidy(con, new)
+        self._adds.clear()
+        self._removes.clear()
+        return new
+
+    def _tidy(self, con, new: int) -> None:
+        """Remove the rows and files no reader of generation >= new-1 can need (best effort: the
+        commit already stands)."""
+        idx = self.index
         try:
             con.execute("DELETE FROM chunk_groups WHERE vid IN (SELECT vid FROM chunks WHERE removed_gen IS NOT NULL AND removed_gen < ?)", (new,))
             con.execute("DELETE FROM chunks WHERE removed_gen IS NOT NULL AND removed_gen < ?", (new,))
             con.execute("DELETE FROM meta WHERE key LIKE 'files-%' AND CAST(substr(key, 7) AS INTEGER) < ?", (new - 1,))
+            con.execute("DELETE FROM meta WHERE key LIKE 'space-%' AND CAST(substr(key, 7) AS INTEGER) < ?", (new - 1,))
             for p in idx.path.iterdir():
                 g = _generation_of(p.name)
                 if g is not None and g < new - 1:
                     shutil.rmtree(p) if p.is_dir() else p.unlink()
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # a read-only copy of the folder then reads it all
-        except (OSError, sqlite3.Error) as exc:  # tidying is best effort; the commit already stands
+        except (OSError, sqlite3.Error) as exc:
             log.warning("could not remove old index files: %s", exc)
-        self._adds.clear()
-        self._removes.clear()
+
+    def reembed(self, embedder: Embedder, *, known: dict[str, np.ndarray] | None = None,
+                on_progress=None, batch: int = 256) -> int:
+        """Write every live chunk's vector again with ``embedder``, as one new generation in its
+        space (promoting or rolling back a fine-tuned embedder); returns the generation.
+
+        ``known`` holds vectors already computed in that space, by chunk id (fine-tuning embeds
+        the whole index to test the model): only the chunks added since are embedded here. The
+        chunks, their ids and the lexical index stay as they are. Readers search the old space
+        until the flip, then the new one; a crash before the flip leaves the old generation."""
+        idx = self.index
+        con = idx._con
+        if self._closed:
+            raise RuntimeError("this writer is closed")
+        if self._adds or self._removes:
+            raise RuntimeError("commit the staged documents before re-embedding the index")
+        gen = idx.generation
+        if gen == 0:
+            raise EmptyIndexError(f"the index in {idx.path} is empty; there is nothing to re-embed")
+        embedded = idx.embed_live(embedder, known=known, on_progress=on_progress, batch=batch)
+        new = gen + 1
+        vpath, lpath = idx._files(new)
+        vectors_record = embedded.vector_index().save(vpath)
+        if lpath.exists():
+            shutil.rmtree(lpath)
+        shutil.copytree(idx._files(gen)[1], lpath)  # the words are the same: only the vectors change
+        manifest = {vpath.name: vectors_record, **integrity.record([lpath], idx.path)}
+        space = space_of(embedder, idx.path)
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            store.set_meta(con, f"files-{new}", json.dumps(manifest))
+            store.set_meta(con, "dim", embedder.dim)
+            store.set_meta(con, "embedder", space.name)
+            store.set_meta(con, f"space-{new}", space.to_json())
+            store.set_meta(con, "generation", new)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        self._tidy(con, new)
+        log.info("re-embedded %d chunks (%d computed) in the space %s: generation %d", len(embedded.ids),
+                 embedded.computed, space.name, new)
         return new
 
     def _write_lexical(self, lexical: LexicalIndex, lpath: Path) -> None:
@@ -616,7 +768,9 @@ class IndexWriter:
             store.set_meta(con, f"files-{new}", json.dumps(manifest))
             store.set_meta(con, "next_vid", next_vid)
             store.set_meta(con, "dim", dim)
-            store.set_meta(con, "embedder", idx.embedder.name)
+            space = idx._space(gen) or space_of(idx.embedder, idx.path)
+            store.set_meta(con, "embedder", space.name)
+            store.set_meta(con, f"space-{new}", space.to_json())
             con.executemany("DELETE FROM files WHERE doc=?", [(d,) for d in self._removes])
             self._write_files(con)  # after: a document removed for having no text is still on record
             self._write_groups(con, gen)
