@@ -5,11 +5,15 @@ Layout::
     <data_dir>/models/versions.json      the versions, the active one and the promotion history
     <data_dir>/models/v3/generator/      a merged transformers model (the answering model), and
                                          its GGUF export for llama.cpp (model.gguf, qa.gguf_export)
+    <data_dir>/models/v3/embedder/       a fine-tuned sentence embedder (optional) and its vectors of
+                                         the index when it was tested (vectors.npz)
     <data_dir>/models/v3/reranker/       a cross-encoder (optional)
     <data_dir>/models/v3/record.json     its data, settings, training and evaluation scores
 
 ``promote(v)`` makes ``v`` the model the services use; ``rollback()`` returns to the version
-active before it (or to the shipped models). Both are one small atomic file write.
+active before it (or to the shipped models). Both are one small atomic file write; a version
+with an embedder also needs the index re-embedded in its space (ui.services.compose.use_embedder_of,
+one commit of the index).
 """
 
 from __future__ import annotations
@@ -40,6 +44,17 @@ class ModelVersion:
     def generator_gguf(self) -> Path | None:
         p = self.path / "generator" / "model.gguf"
         return p if p.is_file() else None
+
+    @property
+    def embedder(self) -> Path | None:
+        """The fine-tuned embedder kept by its keep test (a sentence-transformers folder)."""
+        p = self.path / "embedder"
+        return p if (p / "config.json").exists() else None
+
+    @property
+    def space(self) -> str:
+        """The name of the vector space its embedder computes (what the index records)."""
+        return f"finetuned:{self.id}"
 
     @property
     def reranker(self) -> Path | None:
@@ -110,6 +125,12 @@ class ModelVersions:
             data["active"] = vid
             self._write(data)
         return version
+
+    @property
+    def previous(self) -> ModelVersion | None:
+        """The version a roll back returns to (None: the shipped models)."""
+        history = self._read().get("history") or []
+        return self.get(history[-1]) if history and history[-1] else None
 
     def rollback(self) -> ModelVersion | None:
         """Back to the version active before the current one (None: the shipped models)."""

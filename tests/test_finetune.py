@@ -80,6 +80,7 @@ def test_the_whole_pipeline_makes_a_version_that_loads_answers_and_can_be_promot
     assert out["version"] == "v1"
     record = out["record"]
     assert record["data"]["train"] > 0 and record["generator_training"]["steps"] >= 1
+    assert "kept" in record["embedder_tuning"]  # four short files: too few queries to adapt it, and it says so
     assert set(record["eval"]) == {"before", "after"}
     folder = tmp_path / "archivist-data" / "models" / "v1"
     assert (folder / "generator" / "config.json").exists() and (folder / "report.md").exists()
@@ -188,3 +189,65 @@ def test_curated_examples_are_shown_more_often_than_rule_written_ones(make_index
     assert len(pairs) == 4
     assert sum(1 for messages, _ in pairs if "How much leave do I get?" in messages[-1]["content"]) == 3
     assert all("25 days" in target and target.endswith("[1].") for _, target in pairs)
+
+
+def _version_with_embedder(models, vid="v1"):
+    """A registered version whose embedder is a copy of the shipped MiniLM (links to its files): what a
+    kept fine-tuned embedder looks like on disk, without spending minutes training one."""
+    import os
+
+    from retrieval.embedder import packaged_minilm_path
+
+    versions = ModelVersions(models)
+    made, folder = versions.new_folder()
+    assert made == vid
+    src = packaged_minilm_path()
+    for path in src.rglob("*"):
+        if path.is_file():
+            target = folder / "embedder" / path.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(path, target)
+    versions.register(vid, {"embedder_tuning": {"kept": True, "heldout_before": {"mrr@10": 0.5, "hit@1": 0.4, "hit@5": 0.7},
+                                                "heldout_after": {"mrr@10": 0.6, "hit@1": 0.5, "hit@5": 0.8}}})
+    return versions
+
+
+@pytest.mark.real
+def test_promoting_a_version_with_an_embedder_re_embeds_the_index_and_rolling_back_returns(tmp_path, monkeypatch,
+                                                                                          capsys):
+    from retrieval import Index, SentenceTransformerEmbedder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in FACTS.items():
+        (docs / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ARCHIVIST_ACCESS__DEFAULT", "everyone")
+    monkeypatch.setenv("ARCHIVIST_GENERATOR__BACKEND", "fake")
+    monkeypatch.setenv("ARCHIVIST_EMBEDDER__RUNTIME", "torch")
+    assert main(["ingest", "docs", "--no-progress"]) == 0
+    data = tmp_path / "archivist-data"
+    _version_with_embedder(data / "models")
+    index_dir = data / "index"
+    gen = Index(index_dir, SentenceTransformerEmbedder()).generation
+    capsys.readouterr()
+
+    assert main(["models", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "embedder" in listed and "held-out retrieval MRR 0.500 -> 0.600" in listed
+    assert main(["models", "promote", "v1"]) == 0
+    served = Index(index_dir, SentenceTransformerEmbedder())  # a server (re)started after the promotion
+    assert served.generation == gen + 1 and served.space().name == "finetuned:v1"
+    assert served.embedder.path.resolve() == (data / "models" / "v1" / "embedder").resolve()
+    assert main(["ask", "How many days of paid annual leave does an employee get?", "--json"]) == 0
+    ans = json.loads(capsys.readouterr().out)
+    assert not ans["abstained"] and ans["citations"][0]["doc"] == "leave.txt"
+    assert main(["stats", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["embedder"] == "finetuned:v1"
+
+    assert main(["models", "remove", "v1"]) == 2  # its embedder embeds the index: refused, one line
+    assert "roll back" in capsys.readouterr().err
+    assert main(["models", "rollback"]) == 0
+    back = Index(index_dir, SentenceTransformerEmbedder())
+    assert back.space().name == "sentence-transformers/all-MiniLM-L6-v2" and back.generation == gen + 2
+    assert main(["models", "remove", "v1"]) == 0

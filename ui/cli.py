@@ -237,15 +237,18 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("finetune", help="fine-tune the small models on the indexed documents", description=(
-        "Builds question-answer pairs from the indexed chunks (kept only when the question finds its own chunk "
+        "Adapts the embedder to the indexed documents (queries written from the chunks, hard negatives from the "
+        "index; kept only if held-out queries find their chunks better, with its vectors of the index), builds "
+        "question-answer pairs from the indexed chunks (kept only when the question finds its own chunk "
         "again), fine-tunes the generator with LoRA within the time budget and merges it, trains a cross-encoder "
         "reranker from the MiniLM encoder (kept only if it helps), and answers a fixed held-out share of the "
         "questions before and after. The result is a new model version in <data_dir>/models; promote it with "
         "'archivist models promote VERSION' (or --promote). Uses a GPU when there is one; needs none."))
     p.add_argument("--budget-minutes", type=float, help="training time (default: finetune.budget_minutes, 20)")
-    p.add_argument("--max-steps", type=int, help="stop the generator after this many optimizer steps")
-    p.add_argument("--no-generator", action="store_true", help="train only the reranker")
-    p.add_argument("--no-reranker", action="store_true", help="train only the generator")
+    p.add_argument("--max-steps", type=int, help="stop each model's training after this many optimizer steps")
+    p.add_argument("--no-embedder", action="store_true", help="leave the embedder (and the index's vectors) as they are")
+    p.add_argument("--no-generator", action="store_true", help="leave the generator as it is")
+    p.add_argument("--no-reranker", action="store_true", help="train no reranker")
     p.add_argument("--questions", metavar="FILE.jsonl", help="your own questions (shared eval layout) to train on too")
     p.add_argument("--no-feedback", action="store_true", help="do not learn from answers marked helpful")
     p.add_argument("--promote", action="store_true", help="promote the new version when it is done")
@@ -254,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="fine-tuned model versions: list, promote, roll back", description=(
         "The versions made by 'archivist finetune' with their held-out scores. 'promote V' makes V the model "
-        "that answers (and reranks); 'rollback' returns to the version before (or to the shipped models)."))
+        "that answers (and reranks); a version with an embedder re-embeds the index in its space first (one "
+        "commit; searches go on meanwhile). 'rollback' returns to the version before (or to the shipped models)."))
     ms = _actions(p, "models_command")
     q = ms.add_parser("list", help="versions and their scores")
     q.add_argument("--json", action="store_true", help="JSON output")
@@ -958,10 +962,16 @@ def _version_line(v, active: str | None) -> str:
         return "-" if x is None else f"{x:.3f}"
 
     rr = v.record.get("reranker") or {}
+    et = v.record.get("embedder_tuning") or {}
     parts = [f"{'*' if v.id == active else ' '} {v.id}", v.created,
-             "generator" if v.generator else "", "reranker" if v.reranker else "",
-             f"containment {m(b, 'containment')} -> {m(a, 'containment')}", f"F1 {m(b, 'f1')} -> {m(a, 'f1')}",
-             f"wrongly abstained {m(b, 'abstain_answerable')} -> {m(a, 'abstain_answerable')}"]
+             "embedder" if v.embedder else "", "generator" if v.generator else "", "reranker" if v.reranker else ""]
+    if et.get("heldout_before"):
+        hb, ha = et["heldout_before"], et["heldout_after"]
+        parts.append(f"held-out retrieval MRR {hb['mrr@10']:.3f} -> {ha['mrr@10']:.3f}, @1 {hb['hit@1']:.3f} -> "
+                     f"{ha['hit@1']:.3f}, @5 {hb['hit@5']:.3f} -> {ha['hit@5']:.3f}"
+                     + ("" if et.get("kept") else " (embedder not kept)"))
+    parts += [f"containment {m(b, 'containment')} -> {m(a, 'containment')}", f"F1 {m(b, 'f1')} -> {m(a, 'f1')}",
+              f"wrongly abstained {m(b, 'abstain_answerable')} -> {m(a, 'abstain_answerable')}"]
     if rr:
         parts.append(f"chunk@5 {rr.get('chunk_hit@5_before')} -> {rr.get('chunk_hit@5_after')}")
     return "  ".join(p for p in parts if p)
@@ -984,9 +994,10 @@ def cmd_finetune(args, app: Archivist) -> int:
     who = app.operator()
     version = app.finetune(who, budget_minutes=args.budget_minutes, max_steps=args.max_steps,
                            generator=False if args.no_generator else None, reranker=False if args.no_reranker else None,
+                           embedder=False if args.no_embedder else None,
                            questions=questions, use_feedback=not args.no_feedback, on_stage=on_stage)
     if args.promote:
-        app.promote(who, version.id)
+        _promote(app, who, version.id)
     if args.json:
         print(json.dumps({"version": version.id, "path": str(version.path), "record": version.record}, indent=2, default=str))
     else:
@@ -997,6 +1008,14 @@ def cmd_finetune(args, app: Archivist) -> int:
         if not args.promote:
             print(f"promote it with: archivist models promote {version.id}", file=sys.stderr)
     return 0
+
+
+def _promote(app: Archivist, who, version_id: str):
+    bar = ProgressBar("re-embedding the index")
+    try:
+        return app.promote(who, version_id, on_progress=bar)
+    finally:
+        bar.close()
 
 
 def cmd_models(args, app: Archivist) -> int:
@@ -1018,12 +1037,16 @@ def cmd_models(args, app: Archivist) -> int:
             print(_version_line(v, active))
         return 0
     if action == "promote":
-        v = app.promote(who, args.version)
+        v = _promote(app, who, args.version)
         print(f"{v.id} is in use now (restart 'archivist serve' to load it); 'archivist models rollback' undoes it",
               file=sys.stderr)
         return 0
     if action == "rollback":
-        v = app.rollback(who)
+        bar = ProgressBar("re-embedding the index")
+        try:
+            v = app.rollback(who, on_progress=bar)
+        finally:
+            bar.close()
         print(f"in use now: {v.id if v else 'the shipped models'} (restart 'archivist serve' to load it)", file=sys.stderr)
         return 0
     app.remove_model(who, args.version)

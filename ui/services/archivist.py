@@ -543,23 +543,40 @@ class Archivist:
         path = self.settings.data_dir / "finetune.log"
         return path.read_text(errors="replace")[-3000:] if path.exists() else None
 
-    def promote(self, who: Identity, version_id: str):
+    def promote(self, who: Identity, version_id: str, *, on_progress=None):
+        """Make a version the one that answers; a version with an embedder first re-embeds the index
+        in its space (one commit; searches go on meanwhile, on the old vectors)."""
         self.require_admin(who, "promote a model version")
         versions = self.model_versions()
+        version = versions.get(version_id)
         if self.settings.generator.backend in ("auto", "llama-cpp"):
-            compose.export_generator(versions.get(version_id))  # served on llama.cpp: exported first, once
+            compose.export_generator(version)  # served on llama.cpp: exported first, once
+        gen = compose.use_embedder_of(self.settings, version, on_progress=on_progress) if version.embedder else None
         v = versions.promote(version_id)
-        self.audit.record(who.user, "promote", detail=v.id)
+        self.audit.record(who.user, "promote", detail=v.id + (f", index re-embedded (generation {gen})" if gen else ""))
         return v
 
-    def rollback(self, who: Identity):
+    def rollback(self, who: Identity, *, on_progress=None):
+        """Back to the version before (or the shipped models), re-embedding the index in its
+        embedder's space when that differs from the one in use."""
         self.require_admin(who, "roll back the models")
-        v = self.model_versions().rollback()
-        self.audit.record(who.user, "rollback", detail=v.id if v else "shipped models")
+        versions = self.model_versions()
+        if not versions.active:
+            versions.rollback()  # the one-line error: nothing to roll back
+        previous = versions.previous
+        gen = compose.use_embedder_of(self.settings, previous, on_progress=on_progress)
+        v = versions.rollback()
+        self.audit.record(who.user, "rollback", detail=(v.id if v else "shipped models") +
+                          (f", index re-embedded (generation {gen})" if gen else ""))
         return v
 
     def remove_model(self, who: Identity, version_id: str) -> None:
         self.require_admin(who, "remove a model version")
+        version = self.model_versions().get(version_id)
+        space = self._readable_index().space()
+        if version.embedder and space is not None and space.name == version.space:
+            raise ArchivistError(f"the index is embedded with {version_id}'s embedder; promote another version or "
+                                 "roll back (which re-embeds the index) before removing it")
         self.model_versions().remove(version_id)
         self.audit.record(who.user, "model-remove", detail=version_id)
 

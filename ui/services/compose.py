@@ -223,8 +223,8 @@ def export_generator(version):
 
 
 def finetune(settings: Settings, *, budget_minutes: float | None = None, max_steps: int | None = None,
-             generator: bool | None = None, reranker: bool | None = None, questions=(), use_feedback: bool = True,
-             on_stage=None):
+             generator: bool | None = None, reranker: bool | None = None, embedder: bool | None = None, questions=(),
+             use_feedback: bool = True, on_stage=None):
     """Build data from the index, fine-tune, evaluate before/after; returns the new (unpromoted) version."""
     from dataclasses import replace
 
@@ -238,7 +238,8 @@ def finetune(settings: Settings, *, budget_minutes: float | None = None, max_ste
     local = settings.generator.backend in ("auto", "llama-cpp", "transformers")  # trained on the transformers copy
     base = TransformersGenerator(settings.generator.model, cache_dir=settings.data_dir / "models") \
         if local else make_generator(settings)
-    flags = {"budget_minutes": budget_minutes, "max_steps": max_steps, "generator": generator, "reranker": reranker}
+    flags = {"budget_minutes": budget_minutes, "max_steps": max_steps, "generator": generator, "reranker": reranker,
+             "embedder": embedder}
     options = replace(options_of(f, FinetuneOptions), **{k: v for k, v in flags.items() if v is not None})
     teacher = None
     if f.teacher_base_url:
@@ -256,6 +257,33 @@ def finetune(settings: Settings, *, budget_minutes: float | None = None, max_ste
     if settings.generator.backend in ("auto", "llama-cpp"):
         export_generator(version)  # ready to serve on llama.cpp once promoted
     return version
+
+
+def use_embedder_of(settings: Settings, version, *, on_progress=None) -> int | None:
+    """Re-embed the index in the space of ``version``'s embedder (None, or a version without one: the
+    shipped embedder) unless it is there already: one commit, while readers keep searching the old
+    vectors; then the abstention threshold is fitted again for the new space. The new generation, or
+    None when nothing had to change."""
+    from qa.retriever_tuning import known_vectors
+    from retrieval.spaces import tuned_embedder
+
+    index = open_index(settings, create=False)
+    current = index.space()
+    if current is None:
+        return None  # nothing indexed yet: the first ingest embeds in the settings' space
+    folder = version.embedder if version is not None else None
+    if folder is not None:
+        if current.name == version.space:
+            return None
+        embedder, known = tuned_embedder(folder, version.space), known_vectors(folder)
+    else:
+        if current.name == index.base_embedder.name:
+            return None
+        embedder, known = index.base_embedder, {}
+    with index.writer() as writer:
+        gen = writer.reembed(embedder, known=known, on_progress=on_progress)
+    calibrate(settings, index, force=False)
+    return gen
 
 
 def launch_finetune(settings: Settings, budget_minutes: float) -> int:

@@ -140,21 +140,36 @@ def render_models(svc: Services, ident: Identity) -> None:
             x = v.record.get("eval", {}).get(side, {}).get(key)
             return None if x is None else round(x, 3)
 
+        def retrieval(v, side, key):
+            x = (v.record.get("embedder_tuning") or {}).get(f"heldout_{side}", {}).get(key)
+            return None if x is None else round(x, 3)
+
         st.dataframe([{"version": v.id, "in use": v.id == (active.id if active else None), "created": v.created,
-                       "reranker": bool(v.reranker),
+                       "embedder": bool(v.embedder), "reranker": bool(v.reranker),
+                       "retrieval MRR before": retrieval(v, "before", "mrr@10"),
+                       "retrieval MRR after": retrieval(v, "after", "mrr@10"),
+                       "found @5 before": retrieval(v, "before", "hit@5"),
+                       "found @5 after": retrieval(v, "after", "hit@5"),
                        "containment before": metric(v, "before", "containment"),
                        "containment after": metric(v, "after", "containment"),
                        "F1 before": metric(v, "before", "f1"), "F1 after": metric(v, "after", "f1"),
                        "wrongly abstained after": metric(v, "after", "abstain_answerable")} for v in items],
                      hide_index=True, width="stretch")
+        measured = [v for v in items if retrieval(v, "before", "mrr@10") is not None]
+        if measured:
+            st.caption("Held-out retrieval (queries written from chunks never trained on): MRR@10 before and after")
+            st.bar_chart({"before": {v.id: retrieval(v, "before", "mrr@10") for v in measured},
+                          "after": {v.id: retrieval(v, "after", "mrr@10") for v in measured}}, stack=False)
         cols = st.columns([2, 1, 1])
         chosen = cols[0].selectbox("Version", [v.id for v in items], key="promote_version")
         if cols[1].button("Promote", key="promote"):
-            svc.promote(ident, chosen)
+            with st.spinner("Promoting (a version with an embedder re-embeds the index; answers go on meanwhile)"):
+                svc.promote(ident, chosen)
             resources._services.clear()  # load the promoted models on the next run
             st.rerun()
         if cols[2].button("Roll back", key="rollback", disabled=active is None):
-            svc.rollback(ident)
+            with st.spinner("Rolling back"):
+                svc.rollback(ident)
             resources._services.clear()
             st.rerun()
     else:
