@@ -573,8 +573,9 @@ class Archivist:
     def remove_model(self, who: Identity, version_id: str) -> None:
         self.require_admin(who, "remove a model version")
         version = self.model_versions().get(version_id)
-        space = self._readable_index().space()
-        if version.embedder and space is not None and space.name == version.space:
+        indexed = (self.settings.index_dir / "archivist.sqlite").exists()
+        space = self.index.space() if version.embedder and indexed else None
+        if space is not None and space.name == version.space:
             raise ArchivistError(f"the index is embedded with {version_id}'s embedder; promote another version or "
                                  "roll back (which re-embeds the index) before removing it")
         self.model_versions().remove(version_id)
