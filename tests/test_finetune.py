@@ -21,6 +21,19 @@ FACTS = {
 }
 
 
+def _ingest_facts(tmp_path, monkeypatch, **settings):
+    """FACTS ingested by the command line in ``tmp_path``, readable by everyone, with ARCHIVIST_<settings>."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in FACTS.items():
+        (docs / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ARCHIVIST_ACCESS__DEFAULT", "everyone")
+    for key, value in settings.items():
+        monkeypatch.setenv("ARCHIVIST_" + key, value)
+    assert main(["ingest", "docs", "--no-progress"]) == 0
+
+
 def test_questions_are_written_from_facts_by_rules():
     assert questions_from_sentence("Every employee receives 25 days of paid annual leave per year.") == [
         ("Every employee receives how many days of paid annual leave per year?", "25 days")]
@@ -66,14 +79,7 @@ def test_the_whole_pipeline_makes_a_version_that_loads_answers_and_can_be_promot
     from ui.services.compose import make_generator
     from ui.settings import load_settings
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name, text in FACTS.items():
-        (docs / name).write_text(text)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ARCHIVIST_ACCESS__DEFAULT", "everyone")
-    monkeypatch.setenv("ARCHIVIST_FINETUNE__HELDOUT", "0.3")
-    assert main(["ingest", "docs", "--no-progress"]) == 0
+    _ingest_facts(tmp_path, monkeypatch, FINETUNE__HELDOUT="0.3")
     capsys.readouterr()
     assert main(["finetune", "--budget-minutes", "0.5", "--max-steps", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -217,15 +223,7 @@ def test_promoting_a_version_with_an_embedder_re_embeds_the_index_and_rolling_ba
                                                                                           capsys):
     from retrieval import Index, SentenceTransformerEmbedder
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name, text in FACTS.items():
-        (docs / name).write_text(text)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ARCHIVIST_ACCESS__DEFAULT", "everyone")
-    monkeypatch.setenv("ARCHIVIST_GENERATOR__BACKEND", "fake")
-    monkeypatch.setenv("ARCHIVIST_EMBEDDER__RUNTIME", "torch")
-    assert main(["ingest", "docs", "--no-progress"]) == 0
+    _ingest_facts(tmp_path, monkeypatch, GENERATOR__BACKEND="fake", EMBEDDER__RUNTIME="torch")
     data = tmp_path / "archivist-data"
     _version_with_embedder(data / "models")
     index_dir = data / "index"
