@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from qa.text import sentences
-from qa.training_data import question_rules, split_of
+from qa.training_data import _live_chunks as live_chunks, question_rules, split_of
 from retrieval import Index, SearchFilter
 from retrieval.embedder_training import EmbedderTrainingOptions, train_embedder
 from retrieval.index import LiveVectors, chunk_index_text
@@ -130,7 +130,7 @@ def tune_embedder(
     import shutil
 
     stage = on_stage or (lambda name, info: None)
-    chunks = [c for d in index.documents(readers) for c in index.document_chunks(d.doc)]
+    chunks = live_chunks(index, readers)
     queries = retrieval_queries(chunks, heldout=heldout, seed=seed)
     held = [q for q in queries if q.split == "heldout"][:max_heldout]
     triples = training_triples(index, queries, readers, heldout)
