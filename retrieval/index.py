@@ -1,16 +1,21 @@
-"""The index: FAISS vectors + SQLite chunks + BM25, committed atomically by generation.
+"""The index: SQLite chunks + immutable segments of vectors and BM25 postings, committed
+atomically by generation.
 
 Layout of an index folder::
 
     archivist.sqlite        chunks, documents, meta (generation, embedder, each generation's
-                            vector space: retrieval.spaces, next id)
-    vectors-<gen>.faiss     the dense vectors of generation <gen>
-    lexical-<gen>/          the BM25 index of generation <gen>
+                            vector space: retrieval.spaces, its segments, next id)
+    segments/seg-<gen>-<k>/ vectors, postings and dead chunks of one segment (retrieval.segments)
     write.lock              held by the one process that writes
 
-A commit writes generation G+1's files next to G's, then flips ``meta.generation`` in
-one SQLite transaction. A reader (or a crash at any moment) sees G or G+1, never a mix;
-readers notice a new generation on their next search and reload.
+A commit writes the new segment and the dead-chunk lists of the segments it touches, then
+flips ``meta.generation`` (and ``meta.segments-<gen>``, the list of the generation's
+segments) in one SQLite transaction: it costs what changed, not the size of the index. A
+reader (or a crash at any moment) sees G or G+1, never a mix; readers notice a new
+generation on their next search and reload only the segments they have not read yet.
+
+An index written before segments (``vectors-<gen>.faiss``, ``lexical-<gen>/``) is read as
+one segment, and written as one by its next commit.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -36,9 +42,12 @@ from retrieval.errors import EmptyIndexError, IndexCorruptError, IndexLockedErro
 from retrieval.filters import SearchFilter
 from retrieval.fusion import convex, relative, rrf
 from retrieval.indexed_text import doc_title, indexed_text
-from retrieval.lexical import LexicalIndex
+from retrieval.lexical import Postings, legacy_postings
+from retrieval.segments import FOLDER as SEGMENTS
+from retrieval.segments import Segment, SegmentOptions, merged, plan_merges, read_segment, write_dead, write_segment
+from retrieval.snapshot import Snapshot, Visible
 from retrieval.spaces import Space, Spaces, space_of
-from retrieval.vectors import VectorIndex
+from retrieval.vectors import legacy_vectors
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +110,12 @@ class Index:
     """
 
     def __init__(self, path: str | os.PathLike, embedder: Embedder, options: SearchOptions | None = None,
-                 reranker=None, space_loader=None):
+                 reranker=None, space_loader=None, layout: SegmentOptions | None = None):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._spaces = Spaces(embedder, self.path, space_loader)
         self.options = options or SearchOptions()
+        self.layout = layout or SegmentOptions()
         self.reranker = reranker  # a retrieval.reranker.CrossEncoderReranker, or None
         self._local = threading.local()  # one SQLite connection per thread: the web app serves many
         self._connections: list = []
@@ -113,8 +123,9 @@ class Index:
         self._lock = threading.RLock()
         self._gen_loaded = -1
         self._gen_broken = -1  # a generation whose files were found damaged
-        self._vectors: VectorIndex | None = None
-        self._lexical: LexicalIndex | None = None
+        self._snapshot: Snapshot | None = None
+        self._segments: dict[str, Segment] = {}  # read once, shared by the generations that hold them
+        self._visible: OrderedDict = OrderedDict()  # (generation, filter) -> Visible, the last few
         self._embedder_loaded: Embedder | None = None  # the space of the loaded generation
         self._pinned = False
         current = self._space(self.generation)
@@ -195,7 +206,9 @@ class Index:
                                "embed it again")
         view = copy.copy(self)
         view._lock = threading.RLock()
-        view._vectors, view._embedder_loaded, view._pinned = vectors.vector_index(), embedder, True
+        view._visible = OrderedDict()
+        view._snapshot = self._snapshot.with_vectors(vectors.vids, vectors.vectors, embedder.dim)
+        view._embedder_loaded, view._pinned = embedder, True
         return view
 
     def __len__(self) -> int:
@@ -226,7 +239,7 @@ class Index:
                 if gen in (self._gen_loaded, self._gen_broken):
                     return self._gen_loaded
                 if gen == 0:
-                    self._vectors, self._lexical, self._gen_loaded = None, None, 0
+                    self._snapshot, self._gen_loaded = None, 0
                     return 0
                 try:
                     self._load(gen)
@@ -239,14 +252,59 @@ class Index:
                                     "its files keep changing or are missing")
 
     def _load(self, gen: int) -> None:
-        vpath, lpath = self._files(gen)
         recorded = store.get_meta(self._con, f"files-{gen}")
         if recorded:
             integrity.check_sizes(json.loads(recorded), self.path)
-        dim = int(store.get_meta(self._con, "dim", "0") or 0)
         embedder = self._spaces.embedder(self._space(gen))
-        vectors, lexical = VectorIndex.load(vpath, dim), LexicalIndex.load(lpath)
-        self._vectors, self._lexical, self._embedder_loaded, self._gen_loaded = vectors, lexical, embedder, gen
+        snapshot = self._read_snapshot(self._con, gen)
+        self._segments = {s.sid: s for s in snapshot.segments if s.folder is not None}  # the others are gone
+        self._visible.clear()
+        self._snapshot, self._embedder_loaded, self._gen_loaded = snapshot, embedder, gen
+
+    def _read_snapshot(self, con, gen: int) -> Snapshot:
+        """Generation ``gen``'s segments with their live masks (FileNotFoundError when a newer
+        commit tidied them away, IndexCorruptError naming a damaged file)."""
+        dim = int(store.get_meta(con, "dim", "0") or 0)
+        records = store.get_meta(con, f"segments-{gen}")
+        if records is None:
+            legacy = self._legacy_segment(gen)
+            return Snapshot(gen, [(legacy, np.ones(len(legacy), dtype=bool))], dim, self.layout.nprobe)
+        parts = []
+        for record in json.loads(records):
+            segment = self._segments.get(record["id"])
+            if segment is None:
+                segment = read_segment(self.path, record["id"])
+                segment.dense, segment.postings  # opened now: a later commit may tidy the folder away
+                self._segments[segment.sid] = segment  # a writer's next commit reads it from here
+            parts.append((segment, segment.live_mask(segment.dead_positions(record.get("dead")))))
+        return Snapshot(gen, parts, dim, self.layout.nprobe)
+
+    def _remember(self, segments: list[Segment]) -> None:
+        """After a commit: keep ``segments`` (the new generation's) and the loaded generation's
+        read, forget the rest (merged away)."""
+        loaded = self._snapshot.segments if self._snapshot is not None else []
+        self._segments = {s.sid: s for s in list(segments) + loaded if s.folder is not None}
+
+    def _legacy_segment(self, gen: int) -> Segment:
+        """Generation ``gen`` of an index written before segments, read as one segment in memory."""
+        vpath, lpath = self._files(gen)
+        if not lpath.is_dir() or not vpath.exists():
+            raise FileNotFoundError(vpath if lpath.is_dir() else lpath)
+        try:
+            ids, postings = legacy_postings(lpath)
+        except FileNotFoundError:
+            raise IndexCorruptError(f"the index file {lpath / 'ids.npy'} is missing") from None
+        except Exception as exc:  # numpy, scipy and json each raise their own kind
+            raise IndexCorruptError(f"the index file in {lpath} is damaged ({type(exc).__name__}: "
+                                    f"{str(exc)[:120]})") from None
+        if postings is None:  # written before term counts were kept: tokenized again, once
+            texts = {r["vid"]: indexed_text(doc_title(r["doc"]), r["section"], r["text"])
+                     for r in store.live_rows(self._con, gen, "vid, doc, section, text")}
+            postings = Postings.build([texts[int(v)] for v in ids])
+        from retrieval.vectors import DenseVectors
+
+        return Segment(f"legacy-{gen}", None, np.asarray(ids, dtype=np.int64),
+                       DenseVectors(legacy_vectors(vpath, ids)), postings)
 
     def _fall_back(self, gen: int, damage: IndexCorruptError) -> int:
         if gen > 1:
@@ -292,13 +350,13 @@ class Index:
         """A document's chunks and their vectors as committed, to reuse them (a moved file)."""
         with self._lock:
             gen = self.refresh()
-            vectors = self._vectors
+            snapshot = self._snapshot
         rows = self._con.execute(
             f"SELECT * FROM chunks WHERE doc=:doc AND {store.LIVE} ORDER BY ordinal", {"doc": doc, "gen": gen}
         ).fetchall()
-        if not rows or vectors is None:
+        if not rows or snapshot is None:
             return [], np.zeros((0, 0), dtype=np.float32)
-        vecs = np.stack([vectors.index.reconstruct(int(r["vid"])) for r in rows])
+        vecs = snapshot.vectors_of(np.asarray([r["vid"] for r in rows], dtype=np.int64))
         return [store.row_to_chunk(r) for r in rows], vecs
 
     def files(self) -> dict[str, dict]:
@@ -342,19 +400,19 @@ class Index:
             raise ValueError("the query is empty; type a question or some keywords")
         with self._lock:
             gen = self.refresh()
-            if gen == 0 or self._vectors is None:
+            if gen == 0 or self._snapshot is None:
                 raise EmptyIndexError(f"the index in {self.path} is empty; run 'archivist ingest PATH' first")
-            vectors, lexical, embedder = self._vectors, self._lexical, self._embedder_loaded or self.embedder
-        allowed = self._allowed(gen, filter)
+            snapshot, embedder = self._snapshot, self._embedder_loaded or self.embedder
+        visible = self._visible_of(snapshot, filter)
         n = max(self.options.candidates, k)
         dense: list[tuple[int, float]] = []
         lex: list[tuple[int, float]] = []
         if mode in ("dense", "hybrid"):
             same_space = query_vector is not None and query_space in (None, embedder.name)
             qv = query_vector if same_space else embedder.embed_query(query)
-            dense = vectors.search(qv, n, allowed)
+            dense = snapshot.dense(qv, n, visible)
         if mode in ("lexical", "hybrid"):
-            lex = lexical.search(query, n, allowed) if lexical is not None else []
+            lex = snapshot.lexical(query, n, visible)
         if mode == "dense":
             ranked = dense
         elif mode == "lexical":
@@ -381,27 +439,48 @@ class Index:
             hits = reranker.rerank(query, hits, [chunk_index_text(h.chunk) for h in hits])
         return hits[:k]
 
-    def _readers_lexical(self, filter: SearchFilter | None) -> tuple[LexicalIndex, np.ndarray | None] | None:
-        """The lexical index of the current commit and the ids the reader may read; None when there
-        is no lexical side to ask."""
+    def _visible_of(self, snapshot: Snapshot, filter: SearchFilter | None) -> Visible:
+        """The chunks of ``snapshot`` the filter lets through; the last few filters' answers are
+        kept per generation (a reader's groups are asked of SQLite once, not per search)."""
+        if filter is None or filter.is_open:
+            return snapshot.everything()
+        where, params = filter.sql()
+        access = store.get_meta(self._con, "access", "0")  # who may read what changes without a new generation
+        key = (snapshot.generation, access, where, tuple(sorted(params.items())))
+        with self._lock:
+            if key in self._visible:
+                self._visible.move_to_end(key)
+                return self._visible[key]
+        visible = snapshot.visible(self._allowed(snapshot.generation, filter))
+        with self._lock:
+            self._visible[key] = visible
+            while len(self._visible) > 32:
+                self._visible.popitem(last=False)
+        return visible
+
+    def _readers_speller(self, filter: SearchFilter | None):
+        """The vocabulary of the current commit as the reader's chunks hold it; None when there is
+        nothing committed to ask."""
         with self._lock:
             gen = self.refresh()
-            lexical = self._lexical
-        if gen == 0 or lexical is None:
+            snapshot = self._snapshot
+        if gen == 0 or snapshot is None:
             return None
-        return lexical, self._allowed(gen, filter)
+        return snapshot.speller(self._visible_of(snapshot, filter))
 
     def correct(self, query: str, *, filter: SearchFilter | None = None) -> str:
         """``query`` with each word the reader's chunks never use followed by the closest word they
         do use ("gendr" -> "gendr gender"); unchanged when every word is known."""
-        readers = self._readers_lexical(filter)
-        return query if readers is None else readers[0].correct(query, readers[1])
+        speller = self._readers_speller(filter)
+        return query if speller is None else speller.correct(query)
 
     def known_words(self, words: list[str], *, filter: SearchFilter | None = None) -> set[str]:
         """Those of ``words`` that the reader's chunks use (or use a close spelling of); every word
-        where the index has no lexical side to tell by."""
-        readers = self._readers_lexical(filter)
-        return set(words) if readers is None else readers[0].known(words, readers[1])
+        where the index has nothing committed to tell by."""
+        speller = self._readers_speller(filter)
+        if speller is None:
+            return set(words)
+        return {w for w in words if speller.known(w) or speller.suggest(w)}
 
     def note(self, key: str) -> str | None:
         """A value the index keeps beside its chunks (e.g. its answer calibration), or None."""
@@ -461,7 +540,25 @@ class Index:
             "pages": sum(d.pages or 0 for d in docs),
             "formats": dict(sorted(formats.items())),
             "size_bytes": size,
+            **({} if restricted else self.layout_stats()),
         }
+
+    def layout_stats(self) -> dict:
+        """How the committed generation is stored: its segments, and the share of the chunks that an
+        approximate (IVF) search serves, with its recall@10 against exact search as measured
+        when those segments were written."""
+        with self._lock:
+            gen = self.refresh()
+            snapshot = self._snapshot
+        if gen == 0 or snapshot is None:
+            return {"segments": 0}
+        ann = [(int(live.sum()), s.info["ann"]) for s, live in snapshot.parts if s.info.get("ann")]
+        covered = sum(n for n, _a in ann)
+        out = {"segments": len(snapshot.parts), "dead_chunks": int(sum(len(s) - live.sum() for s, live in snapshot.parts)),
+               "ann_chunks": covered, "ann_threshold": self.layout.ann_threshold, "nprobe": self.layout.nprobe}
+        if covered:
+            out["ann_recall_at_10"] = round(sum(n * a["recall_at_10"] for n, a in ann) / covered, 4)
+        return out
 
     # -- writing -------------------------------------------------------------------
     def with_reranker(self, reranker) -> "RerankedIndex":
@@ -484,11 +581,6 @@ class LiveVectors:
 
     def by_id(self) -> dict[str, np.ndarray]:
         return dict(zip(self.ids, self.vectors))
-
-    def vector_index(self) -> VectorIndex:
-        vi = VectorIndex(self.vectors.shape[1])
-        vi.add(self.vids, self.vectors)
-        return vi
 
     def save(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp.npz")
@@ -622,62 +714,36 @@ class IndexWriter:
         new = gen + 1
         dim = idx.embedder.dim if self._adds else int(store.get_meta(con, "dim", "0") or 0)
         replaced = set(self._adds) | self._removes
-        marks = ",".join("?" * len(replaced))
-        params = list(replaced)
-        stale_vids = [
-            r[0]
-            for r in con.execute(
-                f"SELECT vid FROM chunks WHERE doc IN ({marks}) AND added_gen <= ? AND (removed_gen IS NULL OR removed_gen > ?)",
-                params + [gen, gen],
-            )
-        ]
+        stale_vids = self._live_vids_of(con, replaced, gen)
         next_vid = int(store.get_meta(con, "next_vid", "1") or 1)
-        new_rows: list[tuple[int, Chunk]] = []
-        new_vecs: list[np.ndarray] = []
-        for doc, (chunks, vecs, _info) in self._adds.items():
-            for c, v in zip(chunks, vecs):
-                new_rows.append((next_vid, c))
-                new_vecs.append(v)
-                next_vid += 1
+        new_rows = [(next_vid + i, c) for i, c in enumerate(c for chunks, _v, _i in self._adds.values() for c in chunks)]
+        next_vid += len(new_rows)
+        new_vecs = [v for _c, vecs, _i in self._adds.values() for v in vecs]
 
-        # 1. vectors of the new generation
-        vpath, lpath = idx._files(new)
-        if gen and idx._files(gen)[0].exists():
-            vectors = VectorIndex.load(idx._files(gen)[0], dim)
-        else:
-            vectors = VectorIndex(dim)
-        vectors.remove(stale_vids)
+        layout = _Layout.of(idx, con, gen, new)
+        layout.kill(np.asarray(stale_vids, dtype=np.int64))
         if new_rows:
-            vectors.add(np.asarray([v for v, _ in new_rows], dtype=np.int64), np.stack(new_vecs))
-        vectors_record = vectors.save(vpath)  # checked against its checksum as it was written
-
-        # 2. lexical index of the new generation
-        stale = set(stale_vids)
-        ids: list[int] = []
-        texts: list[str] = []
-        for r in store.live_rows(con, gen, "vid, doc, section, text"):
-            if r["vid"] not in stale:
-                ids.append(r["vid"])
-                texts.append(indexed_text(doc_title(r["doc"]), r["section"], r["text"]))
-        for vid, c in new_rows:
-            ids.append(vid)
-            texts.append(chunk_index_text(c))
-        if lpath.exists():
-            shutil.rmtree(lpath)
-        self._write_lexical(LexicalIndex.build(ids, texts), lpath)
-        manifest = {vpath.name: vectors_record, **integrity.record([lpath], idx.path)}  # what readers will check
-
-        # 3. flip the generation in one transaction
+            layout.add(np.asarray([v for v, _ in new_rows], dtype=np.int64), np.stack(new_vecs),
+                       Postings.build([chunk_index_text(c) for _v, c in new_rows]))
+        layout.merge(idx.layout.merge_inline_max)
         try:
-            self._flip(con, gen, new, stale_vids, new_rows, replaced, next_vid, dim, manifest)
+            self._flip(con, gen, new, stale_vids, new_rows, replaced, next_vid, dim, layout)
         except sqlite3.OperationalError as exc:  # "database or disk is full"
             raise IndexWriteError(f"could not commit to {idx.path / DB_NAME} ({exc}): is the disk full? The "
                                   "previous generation of the index stays in use.") from None
 
+        idx._remember([seg for seg, _l in layout.parts])
         self._tidy(con, new)
         self._adds.clear()
         self._removes.clear()
         return new
+
+    @staticmethod
+    def _live_vids_of(con, docs: set[str], gen: int) -> list[int]:
+        marks = ",".join("?" * len(docs))
+        return [r[0] for r in con.execute(
+            f"SELECT vid FROM chunks WHERE doc IN ({marks}) AND added_gen <= ? AND (removed_gen IS NULL OR removed_gen > ?)",
+            list(docs) + [gen, gen])]
 
     def _tidy(self, con, new: int) -> None:
         """Remove the rows and files no reader of generation >= new-1 can need (best effort: the
@@ -688,13 +754,34 @@ class IndexWriter:
             con.execute("DELETE FROM chunks WHERE removed_gen IS NOT NULL AND removed_gen < ?", (new,))
             con.execute("DELETE FROM meta WHERE key LIKE 'files-%' AND CAST(substr(key, 7) AS INTEGER) < ?", (new - 1,))
             con.execute("DELETE FROM meta WHERE key LIKE 'space-%' AND CAST(substr(key, 7) AS INTEGER) < ?", (new - 1,))
+            con.execute("DELETE FROM meta WHERE key LIKE 'segments-%' AND CAST(substr(key, 10) AS INTEGER) < ?",
+                        (new - 1,))
             for p in idx.path.iterdir():
                 g = _generation_of(p.name)
                 if g is not None and g < new - 1:
                     shutil.rmtree(p) if p.is_dir() else p.unlink()
+            self._tidy_segments(con, new)
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # a read-only copy of the folder then reads it all
         except (OSError, sqlite3.Error) as exc:
             log.warning("could not remove old index files: %s", exc)
+
+    def _tidy_segments(self, con, new: int) -> None:
+        """Remove the segments and dead-chunk files that neither generation ``new`` nor the one
+        before it uses (a reader still on an older one keeps what it has open)."""
+        keep: dict[str, set] = {}
+        for g in (new - 1, new):
+            for r in json.loads(store.get_meta(con, f"segments-{g}") or "[]"):
+                keep.setdefault(r["id"], set()).add(f"dead-{r.get('dead')}.npy")
+        root = self.index.path / SEGMENTS
+        if not root.is_dir():
+            return
+        for folder in root.iterdir():
+            if folder.name not in keep:
+                shutil.rmtree(folder, ignore_errors=True)
+                continue
+            for f in folder.glob("dead-*.npy"):
+                if f.name not in keep[folder.name]:
+                    f.unlink()
 
     def reembed(self, embedder: Embedder, *, known: dict[str, np.ndarray] | None = None,
                 on_progress=None, batch: int = 256) -> int:
@@ -703,8 +790,9 @@ class IndexWriter:
 
         ``known`` holds vectors already computed in that space, by chunk id (fine-tuning embeds
         the whole index to test the model): only the chunks added since are embedded here. The
-        chunks, their ids and the lexical index stay as they are. Readers search the old space
-        until the flip, then the new one; a crash before the flip leaves the old generation."""
+        chunks and their ids stay as they are, their postings are carried into the one segment
+        written. Readers search the old space until the flip, then the new one; a crash before
+        the flip leaves the old generation."""
         idx = self.index
         con = idx._con
         if self._closed:
@@ -716,17 +804,47 @@ class IndexWriter:
             raise EmptyIndexError(f"the index in {idx.path} is empty; there is nothing to re-embed")
         embedded = idx.embed_live(embedder, known=known, on_progress=on_progress, batch=batch)
         new = gen + 1
-        vpath, lpath = idx._files(new)
-        vectors_record = embedded.vector_index().save(vpath)
-        if lpath.exists():
-            shutil.rmtree(lpath)
-        shutil.copytree(idx._files(gen)[1], lpath)  # the words are the same: only the vectors change
-        manifest = {vpath.name: vectors_record, **integrity.record([lpath], idx.path)}
+        layout = _Layout.of(idx, con, gen, new)
+        layout.rewrite_all(lambda vids: embedded.vectors[np.searchsorted(embedded.vids, vids)])
         space = space_of(embedder, idx.path)
+        self._publish(con, new, layout, dim=embedder.dim, space=space)
+        self._tidy(con, new)
+        log.info("re-embedded %d chunks (%d computed) in the space %s: generation %d", len(embedded.ids),
+                 embedded.computed, space.name, new)
+        return new
+
+    def optimize(self, *, full: bool = False) -> int:
+        """Merge the segments that are due (every size tier with ``merge_factor`` segments, and
+        segments more than half dead), or all of them into one (``full``), as one new
+        generation of their own; returns the generation (unchanged when nothing was due)."""
+        idx = self.index
+        con = idx._con
+        if self._closed:
+            raise RuntimeError("this writer is closed")
+        if self._adds or self._removes:
+            raise RuntimeError("commit the staged documents before optimizing the index")
+        gen = idx.generation
+        if gen == 0:
+            return 0
+        layout = _Layout.of(idx, con, gen, gen + 1)
+        if full:
+            layout.rewrite_all(None)
+        else:
+            layout.merge(None)
+        if not layout.changed:
+            return gen
+        dim = int(store.get_meta(con, "dim", "0") or 0)
+        self._publish(con, gen + 1, layout, dim=dim, space=idx._space(gen) or space_of(idx.embedder, idx.path))
+        self._tidy(con, gen + 1)
+        log.info("optimized the index: %d segments -> %d (generation %d)", layout.before, len(layout.parts), gen + 1)
+        return gen + 1
+
+    def _publish(self, con, new: int, layout: "_Layout", *, dim: int, space: Space) -> None:
+        """Flip to generation ``new`` = ``layout``, its chunks' rows unchanged (re-embedding, merging)."""
         con.execute("BEGIN IMMEDIATE")
         try:
-            store.set_meta(con, f"files-{new}", json.dumps(manifest))
-            store.set_meta(con, "dim", embedder.dim)
+            layout.record(con)
+            store.set_meta(con, "dim", dim)
             store.set_meta(con, "embedder", space.name)
             store.set_meta(con, f"space-{new}", space.to_json())
             store.set_meta(con, "generation", new)
@@ -734,22 +852,9 @@ class IndexWriter:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        self._tidy(con, new)
-        log.info("re-embedded %d chunks (%d computed) in the space %s: generation %d", len(embedded.ids),
-                 embedded.computed, space.name, new)
-        return new
+        self.index._remember([seg for seg, _l in layout.parts])
 
-    def _write_lexical(self, lexical: LexicalIndex, lpath: Path) -> None:
-        """Save the lexical index and load it back: a file the disk cut short fails here, not in a reader."""
-        try:
-            lexical.save(lpath)
-            LexicalIndex.load(lpath)
-        except (OSError, IndexCorruptError) as exc:
-            shutil.rmtree(lpath, ignore_errors=True)
-            raise IndexWriteError(f"could not write the lexical index {lpath} ({exc}): is the disk full? The "
-                                  "previous generation of the index stays in use.") from None
-
-    def _flip(self, con, gen, new, stale_vids, new_rows, replaced, next_vid, dim, manifest) -> None:
+    def _flip(self, con, gen, new, stale_vids, new_rows, replaced, next_vid, dim, layout) -> None:
         idx = self.index
         con.execute("BEGIN IMMEDIATE")
         try:
@@ -765,7 +870,7 @@ class IndexWriter:
                     (doc, info.source, info.format, info.pages, info.size, info.mtime, info.hash, len(chunks),
                      store.encode_groups(info.groups)),
                 )
-            store.set_meta(con, f"files-{new}", json.dumps(manifest))
+            layout.record(con)
             store.set_meta(con, "next_vid", next_vid)
             store.set_meta(con, "dim", dim)
             space = idx._space(gen) or space_of(idx.embedder, idx.path)
@@ -781,6 +886,8 @@ class IndexWriter:
             raise
 
     def _write_groups(self, con, gen: int) -> None:
+        if self._regroups:
+            store.set_meta(con, "access", int(store.get_meta(con, "access", "0") or 0) + 1)
         for doc, groups in self._regroups.items():
             vids = [r[0] for r in con.execute(f"SELECT vid FROM chunks WHERE doc=:doc AND {store.LIVE}", {"doc": doc, "gen": gen})]
             con.executemany("UPDATE chunks SET groups=? WHERE vid=?", [(store.encode_groups(groups), v) for v in vids])
@@ -798,6 +905,104 @@ class IndexWriter:
             list(self._files.values()),
         )
         self._files.clear()
+
+
+class _Layout:
+    """The segments of the generation a writer prepares: the last generation's, with the chunks
+    it removes marked dead, the segment it adds and the merges it makes; and what to record."""
+
+    def __init__(self, index: Index, new: int, parts: list, dead_gen: dict, manifest: dict):
+        self.root, self.options, self.new = index.path, index.layout, new
+        self.parts: list[list] = parts  # [segment, live mask]
+        self.dead_gen = dead_gen  # sid -> the generation whose dead file it reads (None: none dead)
+        self.files = {p[0].sid: {k: v for k, v in manifest.items() if k.startswith(f"{_folder(p[0].sid)}/")}
+                      for p in parts}
+        self.before = len(parts)
+        self.changed = False
+        self._k = 0
+
+    @classmethod
+    def of(cls, index: Index, con, gen: int, new: int) -> "_Layout":
+        if gen == 0:
+            return cls(index, new, [], {}, {})
+        snapshot = index._read_snapshot(con, gen)
+        records = {r["id"]: r.get("dead") for r in json.loads(store.get_meta(con, f"segments-{gen}") or "[]")}
+        manifest = json.loads(store.get_meta(con, f"files-{gen}") or "{}")
+        layout = cls(index, new, [[s, live.copy()] for s, live in snapshot.parts], records, manifest)
+        legacy = [i for i, (s, _l) in enumerate(layout.parts) if s.folder is None]
+        if legacy:
+            log.info("writing the index as segments (once, for an index written before them)")
+            layout._replace(legacy, None)
+        return layout
+
+    def _sid(self) -> str:
+        self._k += 1
+        return f"seg-{self.new:06d}-{self._k}"
+
+    def kill(self, vids: np.ndarray) -> None:
+        """Mark the chunks ``vids`` dead in the segments that hold them."""
+        if not len(vids):
+            return
+        vids = np.sort(vids)
+        for part in self.parts:
+            segment, live = part
+            at = segment.positions(vids)
+            at = at[live[at]]
+            if not len(at):
+                continue
+            live[at] = False
+            self.files[segment.sid] = {k: v for k, v in self.files[segment.sid].items() if "/dead-" not in k}
+            self.files[segment.sid].update(write_dead(self.root, segment, self.new, np.flatnonzero(~live)))
+            self.dead_gen[segment.sid] = self.new
+            self.changed = True
+
+    def add(self, vids: np.ndarray, vectors: np.ndarray, postings: Postings) -> None:
+        segment, files = write_segment(self.root, self._sid(), vids, vectors, postings, self.options)
+        self.parts.append([segment, np.ones(len(segment), dtype=bool)])
+        self.files[segment.sid], self.dead_gen[segment.sid] = files, None
+        self.changed = True
+
+    def merge(self, limit: int | None) -> None:
+        """The merges that are due (``limit``: the most chunks one may read; None: any)."""
+        sizes = [(len(s), int(live.sum())) for s, live in self.parts]
+        groups = plan_merges(sizes, self.options, limit)
+        if groups:
+            merging = {i for g in groups for i in g}
+            chosen = [[self.parts[i] for i in g] for g in groups]
+            self.parts = [p for i, p in enumerate(self.parts) if i not in merging]
+            for group in chosen:
+                self._write_merged(group, None)
+
+    def rewrite_all(self, vectors_of) -> None:
+        """Every live chunk as one segment (``vectors_of``: vids -> their vectors in another space)."""
+        group, self.parts = self.parts, []
+        self._write_merged(group, vectors_of)
+        self.changed = True
+
+    def _replace(self, indices: list[int], vectors_of) -> None:
+        group = [self.parts[i] for i in indices]
+        self.parts = [p for i, p in enumerate(self.parts) if i not in set(indices)]
+        self._write_merged(group, vectors_of)
+
+    def _write_merged(self, group: list, vectors_of) -> None:
+        self.changed = True
+        if not any(live.any() for _s, live in group):
+            return  # nothing live: the segments are simply dropped
+        segment, files = merged(self.root, self._sid(), [(s, live) for s, live in group], self.options, vectors_of)
+        self.parts.append([segment, np.ones(len(segment), dtype=bool)])
+        self.files[segment.sid], self.dead_gen[segment.sid] = files, None
+
+    def record(self, con) -> None:
+        """Write the generation's segment list and files' manifest (inside the caller's transaction)."""
+        records = [{"id": s.sid, "n": len(s), "dead": self.dead_gen.get(s.sid)} for s, _l in self.parts]
+        manifest = {k: v for s, _l in self.parts for k, v in self.files.get(s.sid, {}).items()
+                    if "/dead-" not in k or k.endswith(f"/dead-{self.dead_gen.get(s.sid)}.npy")}
+        store.set_meta(con, f"segments-{self.new}", json.dumps(records))
+        store.set_meta(con, f"files-{self.new}", json.dumps(manifest))
+
+
+def _folder(sid: str) -> str:
+    return f"{SEGMENTS}/{sid}"
 
 
 def _generation_of(name: str) -> int | None:

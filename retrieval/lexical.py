@@ -1,18 +1,24 @@
-"""BM25 over the chunks' indexed text (bm25s, English stop words, Snowball stemming).
+"""BM25 over the chunks' indexed text (bm25s' tokenizer: English stop words, Snowball stemming).
 
-Unfiltered searches use bm25s' precomputed scores. A filtered search (a reader who may
-not read everything) scores only the chunks it may read, with term statistics (document
-frequencies, average length) taken over those chunks alone: a restricted chunk can
-neither appear nor shift the scores or order of what the reader sees.
+Each segment of the index keeps its own postings (:class:`Postings`: for every term, the
+positions of the chunks that hold it and how often), written once as plain ``.npy`` files
+and memory-mapped when read. :func:`bm25_search` scores a query over several segments at
+once with statistics (document frequencies, average length) taken over the chunks the
+caller may see in all of them: a deleted or restricted chunk can neither appear nor shift
+the scores or order of what the reader sees. The formula is Lucene's BM25, as bm25s'
+"lucene" method computes it.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+K1, B = 1.2, 0.75
 
 
 def _bm25s():
@@ -29,185 +35,214 @@ def _bm25s():
     return bm25s
 
 
-def preload() -> None:
-    """Import what building a lexical index needs (bm25s imports numba: 0.4-0.6 s here), so that a
-    job can do it while its last batch embeds instead of at the commit."""
-    _bm25s()
-    _stemmer()
-
-
 def _stemmer():
     import Stemmer  # PyStemmer
 
     return Stemmer.Stemmer("english")
 
 
-K1, B = 1.2, 0.75
+_STEMMER = None
 
 
-class LexicalIndex:
-    def __init__(self, ids: np.ndarray, bm25, counts=None, vocab: dict | None = None) -> None:
-        self.ids = ids  # position -> vector id
-        self._bm25 = bm25
-        self._stem = _stemmer()
-        self._pos = {int(v): i for i, v in enumerate(ids)}
-        self._counts = counts  # CSC (positions x terms) of term counts, for filtered scoring
-        self._vocab = vocab or {}
-        self._lengths = np.asarray(counts.sum(axis=1)).ravel().astype(np.float64) if counts is not None else None
-        self._speller = None
+def stemmer():
+    global _STEMMER
+    if _STEMMER is None:
+        _STEMMER = _stemmer()
+    return _STEMMER
 
-    @classmethod
-    def build(cls, ids: Sequence[int], texts: Sequence[str]) -> "LexicalIndex":
-        bm25s = _bm25s()
 
-        from scipy import sparse
+def preload() -> None:
+    """Import what building postings needs (bm25s imports numba: 0.4-0.6 s here), so that a
+    job can do it while its last batch embeds instead of at the commit."""
+    _bm25s()
+    stemmer()
 
-        arr = np.asarray(list(ids), dtype=np.int64)
-        bm25 = bm25s.BM25(method="lucene", k1=K1, b=B)
-        if not len(texts):
-            return cls(arr, None)
-        tokens = bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=True, show_progress=False)
-        bm25.index(tokens, show_progress=False)
-        rows = np.repeat(np.arange(len(tokens.ids)), [len(t) for t in tokens.ids])
-        cols = np.fromiter((t for doc in tokens.ids for t in doc), dtype=np.int64, count=len(rows))
-        counts = sparse.csc_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
-                                   shape=(len(tokens.ids), max(len(tokens.vocab), 1)))
-        counts.sum_duplicates()
-        return cls(arr, bm25, counts, dict(tokens.vocab))
+
+def query_terms(query: str) -> list[str]:
+    """The terms of ``query`` as the postings hold them (stop words dropped, stemmed)."""
+    return _bm25s().tokenize([query], stopwords="en", stemmer=stemmer(), return_ids=False, show_progress=False)[0]
+
+
+@dataclass
+class Postings:
+    """One segment's term -> (chunk positions, counts), column-compressed: the chunks of
+    ``terms[t]`` are ``rows[indptr[t]:indptr[t + 1]]``."""
+
+    terms: list[str]
+    indptr: np.ndarray  # int64, len(terms) + 1
+    rows: np.ndarray  # int32 positions in the segment
+    tf: np.ndarray  # float32 counts
+    lengths: np.ndarray  # float32 tokens per chunk
+
+    def __post_init__(self) -> None:
+        self._vocab: dict[str, int] | None = None
+
+    @property
+    def vocab(self) -> dict[str, int]:
+        if self._vocab is None:
+            self._vocab = {t: i for i, t in enumerate(self.terms)}
+        return self._vocab
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.lengths)
 
-    def tokens(self, query: str) -> list[str]:
-        bm25s = _bm25s()
+    def of(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        col = self.vocab.get(term)
+        if col is None:
+            return None
+        lo, hi = int(self.indptr[col]), int(self.indptr[col + 1])
+        return self.rows[lo:hi], self.tf[lo:hi]
 
-        return bm25s.tokenize([query], stopwords="en", stemmer=self._stem, return_ids=False, show_progress=False)[0]
-
-    def scores(self, query: str) -> np.ndarray:
-        if self._bm25 is None or not len(self.ids):
-            return np.zeros(len(self.ids), dtype=np.float32)
-        toks = self.tokens(query)
-        if not toks:
-            return np.zeros(len(self.ids), dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(toks), dtype=np.float32)
-
-    def scores_within(self, query: str, mask: np.ndarray) -> np.ndarray:
-        """BM25 (Lucene form) of the chunks in ``mask``, with statistics of those chunks only."""
-        s = np.zeros(len(self.ids), dtype=np.float64)
-        n = int(mask.sum())
-        if self._counts is None or n == 0:
-            return s.astype(np.float32)
-        avgdl = float(self._lengths[mask].mean()) or 1.0
-        for tok in self.tokens(query):
-            col = self._vocab.get(tok)
-            if col is None:
-                continue
-            lo, hi = self._counts.indptr[col], self._counts.indptr[col + 1]
-            rows = self._counts.indices[lo:hi]
-            tf = self._counts.data[lo:hi].astype(np.float64)
-            keep = mask[rows]
-            rows, tf = rows[keep], tf[keep]
-            df = len(rows)
-            if not df:
-                continue
-            idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
-            s[rows] += idf * tf / (tf + K1 * (1.0 - B + B * self._lengths[rows] / avgdl))
-        return s.astype(np.float32)
-
-    def _reader_speller(self, allowed: np.ndarray | None):
-        """The vocabulary as the chunks in ``allowed`` (every chunk when None) hold it."""
-        from retrieval.spelling import Speller
-
-        if self._speller is None:
-            self._speller = Speller(self._vocab, lambda t: 0, self._stem.stemWord)
-        mask = None if allowed is None else np.isin(self.ids, allowed)
-        indptr, indices = self._counts.indptr, self._counts.indices
-
-        def frequency(term: str) -> int:
-            col = self._vocab.get(term)
-            if col is None:
-                return 0
-            rows = indices[indptr[col]:indptr[col + 1]]
-            return len(rows) if mask is None else int(mask[rows].sum())
-
-        return self._speller.with_frequency(frequency)
-
-    def correct(self, query: str, allowed: np.ndarray | None = None) -> str:
-        """``query`` with misspelt words followed by the closest term of the chunks in ``allowed``
-        (every chunk when None): see :mod:`retrieval.spelling`."""
-        if self._counts is None:
-            return query
-        return self._reader_speller(allowed).correct(query)
-
-    def known(self, words: Sequence[str], allowed: np.ndarray | None = None) -> set[str]:
-        """Those of ``words`` that a chunk in ``allowed`` holds, or holds a close spelling of
-        (every word when the index keeps no term counts: nothing can be told apart)."""
-        if self._counts is None:
-            return set(words)
-        speller = self._reader_speller(allowed)
-        return {w for w in words if speller.known(w) or speller.suggest(w)}
-
-    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top ``k`` (vector id, score) with a positive score; ``allowed`` is a set of ids."""
-        if allowed is not None:
-            mask = np.isin(self.ids, allowed)
-            if self._counts is not None:
-                s = self.scores_within(query, mask)
-            else:  # an index written before term counts were kept
-                s = np.where(mask, self.scores(query), 0.0)
-        else:
-            s = self.scores(query)
-        positive = int((s > 0).sum())
-        k = min(k, positive)
-        if k <= 0:
-            return []
-        top = np.argpartition(-s, k - 1)[:k]
-        top = top[np.argsort(-s[top], kind="stable")]
-        return [(int(self.ids[i]), float(s[i])) for i in top]
-
-    # -- persistence -----------------------------------------------------------
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / "ids.npy", self.ids)
-        if self._bm25 is not None:
-            self._bm25.save(str(folder / "bm25"))
-        if self._counts is not None:
-            from scipy import sparse
-
-            sparse.save_npz(folder / "counts.npz", self._counts)
-            (folder / "vocab.json").write_text(json.dumps(self._vocab))
-        (folder / "ok.json").write_text(json.dumps({"n": int(len(self.ids))}))
+    # -- building --------------------------------------------------------------------------
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> "Postings":
+        if not len(texts):
+            return cls.empty()
+        tokens = _bm25s().tokenize(list(texts), stopwords="en", stemmer=stemmer(), return_ids=True,
+                                   show_progress=False)
+        rows = np.repeat(np.arange(len(tokens.ids)), [len(t) for t in tokens.ids])
+        cols = np.fromiter((t for doc in tokens.ids for t in doc), dtype=np.int64, count=len(rows))
+        terms = [""] * len(tokens.vocab)
+        for term, i in tokens.vocab.items():
+            terms[i] = term
+        return cls.from_matrix(_matrix(rows, cols, len(tokens.ids), len(terms)), terms)
 
     @classmethod
-    def load(cls, folder: Path) -> "LexicalIndex":
-        """The lexical index saved in ``folder``; FileNotFoundError when the folder is gone (a
-        newer commit tidied it away), IndexCorruptError naming the file when one is damaged."""
-        from retrieval.errors import IndexCorruptError
+    def empty(cls) -> "Postings":
+        return cls([], np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32),
+                   np.zeros(0, dtype=np.float32))
 
-        if not folder.is_dir():
-            raise FileNotFoundError(folder)
-        current = folder / "ok.json"
-        try:
-            n = int(json.loads(current.read_text())["n"])
-            current = folder / "ids.npy"
-            ids = np.load(current)
-            current = folder / "bm25"
-            bm25 = _bm25s().BM25.load(str(current)) if current.exists() else None
-            counts, vocab = None, None
-            if (folder / "counts.npz").exists():
-                from scipy import sparse
+    @classmethod
+    def from_matrix(cls, counts, terms: list[str]) -> "Postings":
+        """From a scipy matrix (chunks x terms) of counts."""
+        csc = counts.tocsc()
+        csc.sum_duplicates()
+        lengths = np.asarray(csc.sum(axis=1)).ravel().astype(np.float32)
+        return cls(list(terms), csc.indptr.astype(np.int64), csc.indices.astype(np.int32),
+                   csc.data.astype(np.float32), lengths)
 
-                current = folder / "counts.npz"
-                counts = sparse.load_npz(current).tocsc()
-                current = folder / "vocab.json"
-                vocab = json.loads(current.read_text())
-            if len(ids) != n:
-                raise ValueError(f"{len(ids)} ids where {n} were written")
-        except FileNotFoundError:
-            if not folder.is_dir():
-                raise
-            raise IndexCorruptError(f"the index file {current} is missing") from None
-        except Exception as exc:  # numpy, scipy, zipfile, json and bm25s each raise their own kind
-            raise IndexCorruptError(f"the index file {current} is damaged ({type(exc).__name__}: "
-                                    f"{str(exc)[:120]})") from None
-        return cls(ids, bm25, counts, vocab)
+    def matrix(self):
+        from scipy import sparse
+
+        return sparse.csc_matrix((self.tf, self.rows, self.indptr), shape=(len(self), max(len(self.terms), 1)))
+
+    @staticmethod
+    def merge(parts: Sequence[tuple["Postings", np.ndarray]]) -> "Postings":
+        """The rows ``positions`` of each postings, in that order, as one postings (no text is
+        tokenized again)."""
+        from scipy import sparse
+
+        vocab: dict[str, int] = {}
+        blocks = []
+        for postings, positions in parts:
+            remap = np.asarray([vocab.setdefault(t, len(vocab)) for t in postings.terms], dtype=np.int64)
+            coo = postings.matrix().tocsr()[positions].tocoo()
+            blocks.append((coo.row, remap[coo.col] if len(remap) else coo.col, coo.data, len(positions)))
+        offset, rows, cols, data = 0, [], [], []
+        for r, c, d, n in blocks:
+            rows.append(r + offset)
+            cols.append(c)
+            data.append(d)
+            offset += n
+        terms = [""] * len(vocab)
+        for term, i in vocab.items():
+            terms[i] = term
+        if not offset:
+            return Postings.empty()
+        counts = sparse.csc_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
+                                   shape=(offset, max(len(terms), 1)))
+        return Postings.from_matrix(counts, terms)
+
+    # -- persistence -------------------------------------------------------------------------
+    FILES = ("terms.json", "indptr.npy", "rows.npy", "tf.npy", "lengths.npy")
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "terms.json").write_text(json.dumps(self.terms))
+        for name in ("indptr", "rows", "tf", "lengths"):
+            np.save(folder / f"{name}.npy", getattr(self, name))
+
+    @classmethod
+    def load(cls, folder: Path) -> "Postings":
+        """Memory-mapped; raises what numpy or json raise on a damaged file (the segment names it)."""
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ("indptr", "rows", "tf", "lengths")}
+        terms = json.loads((folder / "terms.json").read_text())
+        if len(arrays["indptr"]) != len(terms) + 1 or len(arrays["rows"]) != len(arrays["tf"]):
+            raise ValueError("the postings' arrays disagree in length")
+        return cls(terms, **arrays)
+
+
+def _matrix(rows, cols, n_rows: int, n_cols: int):
+    from scipy import sparse
+
+    return sparse.csc_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_rows, max(n_cols, 1)))
+
+
+def bm25_search(parts: Sequence[tuple[Postings, np.ndarray, np.ndarray]], terms: Sequence[str], k: int,
+                visible: int, total_length: float) -> list[tuple[int, float]]:
+    """Top ``k`` (vector id, score), score > 0, over ``parts`` = (postings, mask of the chunks
+    the caller sees, vector id of each position); ``visible`` and ``total_length`` count those
+    chunks (their number and their tokens) over every part."""
+    if visible <= 0 or k <= 0 or not terms:
+        return []
+    avgdl = (total_length / visible) or 1.0
+    found: list[list[tuple[np.ndarray, np.ndarray]]] = []
+    df: dict[str, int] = {}
+    for postings, mask, _vids in parts:
+        per_term = []
+        for term in terms:
+            hit = postings.of(term)
+            if hit is None:
+                per_term.append(None)
+                continue
+            rows, tf = hit
+            keep = mask[rows]
+            rows, tf = rows[keep], tf[keep]
+            per_term.append((rows, tf))
+            df[term] = df.get(term, 0) + len(rows)
+        found.append(per_term)
+    best: list[tuple[float, int]] = []
+    for (postings, _mask, vids), per_term in zip(parts, found):
+        if all(x is None or not len(x[0]) for x in per_term):
+            continue
+        scores = np.zeros(len(postings), dtype=np.float64)
+        for term, hit in zip(terms, per_term):
+            if hit is None or not len(hit[0]):
+                continue
+            rows, tf = hit
+            tf = tf.astype(np.float64)
+            n_t = df[term]
+            idf = np.log(1.0 + (visible - n_t + 0.5) / (n_t + 0.5))
+            scores[rows] += idf * tf / (tf + K1 * (1.0 - B + B * postings.lengths[rows] / avgdl))
+        cand = np.flatnonzero(scores > 0)
+        if len(cand) > k:
+            cand = cand[np.argpartition(-scores[cand], k - 1)[:k]]
+        best.extend((float(scores[i]), int(vids[i])) for i in cand)
+    best.sort(key=lambda x: (-x[0], x[1]))
+    return [(vid, score) for score, vid in best[:k]]
+
+
+def document_frequency(parts: Sequence[tuple[Postings, np.ndarray]], term: str) -> int:
+    """How many of the chunks in the masks hold ``term``."""
+    n = 0
+    for postings, mask in parts:
+        hit = postings.of(term)
+        if hit is not None:
+            n += int(mask[hit[0]].sum())
+    return n
+
+
+def legacy_postings(folder: Path) -> tuple[np.ndarray, Postings | None]:
+    """The ids and postings of a lexical folder written before segments (``lexical-<gen>/``:
+    ids.npy, counts.npz, vocab.json); None for postings when it kept no term counts."""
+    from scipy import sparse
+
+    ids = np.load(folder / "ids.npy")
+    if not (folder / "counts.npz").exists():
+        return ids, None
+    counts = sparse.load_npz(folder / "counts.npz").tocsc()
+    vocab = json.loads((folder / "vocab.json").read_text())
+    terms = [""] * counts.shape[1]
+    for term, i in vocab.items():
+        terms[i] = term
+    return ids, Postings.from_matrix(counts, terms)

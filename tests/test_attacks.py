@@ -83,7 +83,7 @@ def test_a_generation_whose_vectors_were_cut_short_is_never_published(tmp_path, 
 
     def short_writes(path, mode="r", *a, **kw):  # the disk takes half of what is written, silently
         fh = real_open(path, mode, *a, **kw)
-        if "w" in mode and str(path).endswith(".faiss.tmp"):
+        if "w" in mode and str(path).endswith("vectors.npy.tmp"):
             write = fh.write
             fh.write = lambda data: write(data[: len(data) // 2])
         return fh
@@ -113,10 +113,11 @@ def two_generations(cli, tmp_path):
                                     "remove ok.json"])
 def test_a_damaged_file_of_the_latest_generation_falls_back_to_the_one_before(cli, two_generations, damage, caplog):
     index = two_generations
-    lexical = index / "lexical-2"
-    target = {"truncate vectors": index / "vectors-2.faiss", "remove vectors": index / "vectors-2.faiss",
-              "truncate counts": lexical / "counts.npz", "bad vocab": lexical / "vocab.json",
-              "remove ok.json": lexical / "ok.json"}[damage]
+    segment = index / "segments" / "seg-000002-1"  # what the second commit wrote
+    lexical = segment / "lexical"
+    target = {"truncate vectors": segment / "vectors.npy", "remove vectors": segment / "vectors.npy",
+              "truncate counts": lexical / "rows.npy", "bad vocab": lexical / "terms.json",
+              "remove ok.json": segment / "ok.json"}[damage]
     if damage.startswith("remove"):
         target.unlink()
     elif damage == "bad vocab":
@@ -133,9 +134,9 @@ def test_a_damaged_file_of_the_latest_generation_falls_back_to_the_one_before(cl
 def test_damage_with_no_generation_left_names_the_file_in_one_line(cli, tmp_path):
     index = tmp_path / "idx"
     assert cli("ingest", str(_notes(tmp_path / "a", 3)), "--no-progress", "--index", str(index))[0] == 0
-    (index / "vectors-1.faiss").write_bytes(b"\0" * 10)
+    (index / "segments" / "seg-000001-1" / "vectors.npy").write_bytes(b"\0" * 10)
     code, out, err = cli("search", "ferry", "--index", str(index))
-    assert code == 2 and "vectors-1.faiss" in err and "rebuild" in err and _one_line(err)
+    assert code == 2 and "vectors.npy" in err and "rebuild" in err and _one_line(err)
 
 
 def test_a_corrupt_database_is_named_in_one_line(cli, tmp_path):

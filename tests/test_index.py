@@ -158,8 +158,13 @@ def test_reader_sees_new_generation_and_old_files_are_tidied(make_index, fake_em
     for i in range(4):
         _add(idx, f"d{i}.txt", [f"document number {i} about tides"])
     assert len(reader.search("tides", 10)) == 4
-    files = sorted(p.name for p in idx.path.iterdir() if p.name.startswith("vectors-"))
-    assert files == ["vectors-3.faiss", "vectors-4.faiss"]
+    segments = idx.path / "segments"
+    assert len(list(segments.iterdir())) == 4  # one per commit, each still live
+    with idx.writer() as w:
+        assert w.optimize(full=True) == 5
+    _add(idx, "d4.txt", ["document number 4 about tides"])
+    assert sorted(p.name for p in segments.iterdir()) == ["seg-000005-1", "seg-000006-1"]
+    assert len(reader.search("tides", 10)) == 5
 
 
 def test_langchain_adapter_returns_documents_with_metadata(make_index):

@@ -188,6 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
     _user_flag(p)
     _common(p)
 
+    p = sub.add_parser("optimize", help="merge the index's segments", description=(
+        "Merge the segments that are due (every size tier holding storage.merge_factor segments, and segments "
+        "more than half removed). Runs by itself after each ingest or reindex; --full merges everything into "
+        "one segment (an IVF index is built when it holds storage.ann_threshold chunks or more). Readers keep "
+        "searching the previous commit until it is done."))
+    p.add_argument("--full", action="store_true", help="merge every segment into one")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    _common(p)
+
     p = sub.add_parser("docs", help="list indexed documents")
     p.add_argument("--json", action="store_true", help="JSON output")
     _user_flag(p)
@@ -626,6 +635,13 @@ def cmd_stats(args, app: Archivist) -> int:
     print("formats:    " + (", ".join(f"{k} {v}" for k, v in stats["formats"].items()) or "-"))
     if stats["size_bytes"] is not None:  # not shown to a --user: it counts every document
         print(f"size:       {stats['size_bytes'] / 1e6:.1f} MB")
+    if "segments" in stats:
+        print(f"segments:   {stats['segments']}" + (f" ({stats['dead_chunks']} removed chunks not merged away yet)"
+                                                     if stats.get("dead_chunks") else ""))
+        ann = (f"IVF over {stats['ann_chunks']} chunks, recall@10 {stats['ann_recall_at_10']:.3f} against exact "
+               f"(nprobe {stats['nprobe']})" if stats.get("ann_chunks") else
+               f"exact (an IVF index is built for segments of {stats['ann_threshold']} chunks or more)")
+        print(f"vectors:    {ann}")
     if who.unrestricted:
         print("\n".join(_calibration_lines(cal)) if cal else
               "abstention: default threshold (not calibrated yet: run 'archivist calibrate')")
@@ -639,6 +655,22 @@ def _runtime_test_text(test: dict | None) -> str:
         return ""
     measured = ", ".join(f"{r} {v:g} chunks/s" if v else f"{r} failed" for r, v in rates.items())
     return f" (self-test on this CPU, {str(test.get('measured_at', ''))[:10]}: {measured})"
+
+
+def cmd_optimize(args, app: Archivist) -> int:
+    result = app.optimize(app.operator(), full=args.full)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    before, after = result["before"], result["after"]
+    if result["generation"] is None:
+        print("another job is writing the index; it merges the segments when it finishes", file=sys.stderr)
+        return 0
+    print(f"segments: {before.get('segments', 0)} -> {after.get('segments', 0)}; generation {result['generation']}")
+    if after.get("ann_chunks"):
+        print(f"approximate search: {after['ann_chunks']} chunks, recall@10 {after['ann_recall_at_10']:.3f} "
+              "against exact search")
+    return 0
 
 
 def cmd_docs(args, app: Archivist) -> int:
@@ -1055,7 +1087,7 @@ def cmd_models(args, app: Archivist) -> int:
 
 
 COMMANDS = {"api": cmd_api, "tokens": cmd_tokens, "finetune": cmd_finetune, "models": cmd_models, "users": cmd_users, "audit": cmd_audit, "ask": cmd_ask, "eval": cmd_eval, "ingest": cmd_ingest, "reindex": cmd_reindex, "jobs": cmd_jobs,
-            "schedule": cmd_schedule, "serve": cmd_serve, "search": cmd_search, "stats": cmd_stats, "calibrate": cmd_calibrate, "docs": cmd_docs, "remove": cmd_remove}
+            "schedule": cmd_schedule, "serve": cmd_serve, "search": cmd_search, "stats": cmd_stats, "calibrate": cmd_calibrate, "docs": cmd_docs, "optimize": cmd_optimize, "remove": cmd_remove}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from qa.finetune_job import FinetuneOptions
 from qa.generators import WEIGHTS as GENERATOR_WEIGHTS
 from retrieval.errors import ConfigError
 from retrieval.index import SearchOptions
+from retrieval.segments import SegmentOptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,6 +52,12 @@ class SearchSettings(SearchOptions):
 
     k: int = 5  # passages `archivist search` shows
     rerank: str = "auto"  # auto: the promoted model version's reranker, when it has one | off
+
+
+@dataclass
+class StorageSettings(SegmentOptions):
+    """How the index lays out its segments (retrieval.SegmentOptions: ann_threshold, nprobe,
+    merge_factor, merge_inline_max; see retrieval/segments.py)."""
 
 
 @dataclass
@@ -199,6 +206,7 @@ class Settings:
     private_files: bool = True
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     generator: GeneratorSettings = field(default_factory=GeneratorSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
@@ -332,7 +340,7 @@ def _apply(obj: Any, values: Mapping[str, Any], prefix: str, origin: str) -> Non
 
 
 def _validate(s: Settings) -> None:
-    for name in ("search", "answer", "ingest", "finetune"):  # the components' own checks, where their options are defined
+    for name in ("search", "storage", "answer", "ingest", "finetune"):  # the components' own checks, where their options are defined
         try:
             getattr(s, name).validate()
         except ValueError as exc:

@@ -407,6 +407,16 @@ class Archivist:
             w.commit()
         self.audit.record(who.user, "remove", detail="removed: " + ", ".join(docs))
 
+    def optimize(self, who: Identity, *, full: bool = False) -> dict:
+        """Merge the index's segments (``full``: into one); the layout before and after."""
+        self.require_admin(who, "optimize the index")
+        index = self._readable_index()
+        before = index.layout_stats()
+        generation = compose.optimize(index, full=full)
+        self.audit.record(who.user, "optimize", detail=f"{before.get('segments', 0)} segments -> "
+                          f"{index.layout_stats().get('segments', 0)} (generation {generation})")
+        return {"before": before, "after": index.layout_stats(), "generation": generation}
+
     def reindex(self, who: Identity, *, progress: bool = False, force: bool = False):
         """Sync the index with the sources named in the settings: add, update, move, remove."""
         from ingest import Source

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from retrieval import ArchivistError, Index, SearchOptions, make_embedder
+from retrieval.segments import SegmentOptions
 from ui.settings import Settings
 
 
@@ -28,7 +29,8 @@ def open_index(settings: Settings, *, create: bool = True) -> Index:
             from retrieval.reranker import CrossEncoderReranker
 
             reranker = CrossEncoderReranker(active.reranker)
-    return Index(path, embedder, options_of(s, SearchOptions), reranker=reranker)
+    return Index(path, embedder, options_of(s, SearchOptions), reranker=reranker,
+                 layout=options_of(settings.storage, SegmentOptions))
 
 
 def embedding_runtime(settings: Settings) -> str:
@@ -367,8 +369,10 @@ class ProgressBar:
 
 
 def after_ingest(settings: Settings, index: Index, *, progress: bool = False):
-    """What follows every ingest or reindex commit: the abstention threshold refitted when the
+    """What follows every ingest or reindex commit: the segments that are due merged (a commit
+    of its own: see retrieval/segments.py), then the abstention threshold refitted when the
     index changed (``answer.calibrate_after_ingest``)."""
+    optimize(index)
     if not settings.answer.calibrate_after_ingest:
         return None
     bar = ProgressBar("calibrating abstention", progress)
@@ -376,3 +380,19 @@ def after_ingest(settings: Settings, index: Index, *, progress: bool = False):
         return calibrate(settings, index, on_progress=bar, force=False)
     finally:
         bar.close()
+
+
+def optimize(index: Index, *, full: bool = False) -> int | None:
+    """Merge the index's segments that are due (all into one with ``full``); returns the
+    generation, or None when another job holds the index (its own end merges them)."""
+    from retrieval.errors import IndexLockedError
+
+    if index.generation == 0:
+        return 0
+    try:
+        with index.writer() as w:
+            return w.optimize(full=full)
+    except IndexLockedError:
+        if full:
+            raise
+        return None
