@@ -134,10 +134,13 @@ class Index:
 
     @property
     def _con(self):
+        """This thread's connection. When the index folder is a link that was pointed at another
+        copy (a replica's sync, docs/deploy.md), the thread connects to the new copy."""
         con = getattr(self._local, "con", None)
-        if con is None:
-            con = store.connect(self.path / DB_NAME)
-            self._local.con = con
+        target = os.path.realpath(self.path)
+        if con is None or self._local.target != target:
+            con = store.connect(Path(target) / DB_NAME)
+            self._local.con, self._local.target = con, target
             self._connections.append(con)
         return con
 

@@ -119,7 +119,7 @@ class Snapshot:
             hit[inside] = np.asarray(segment.vids)[at[inside]] == vids[inside]
             hit[hit] &= live[at[hit]]
             if hit.any():
-                out[hit] = segment.dense.vectors[at[hit]]
+                out[hit] = segment.dense.rows(at[hit])
                 done |= hit
         if not done.all():
             raise KeyError(int(vids[~done][0]))

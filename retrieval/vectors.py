@@ -13,6 +13,7 @@ exact search over the visible rows answers instead.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,26 @@ class DenseVectors:
         self.vectors = vectors  # (n, dim) float32, often a memory map
         self.ann = ann
         self.ann_info = ann_info
+        self._fd: int | None = None
+
+    def __del__(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """The vectors at ``positions``. From a memory map they are read with pread, not through
+        the map: the page cache maps whole large folios (2 MB) for one 1.5 kB row, and the
+        resident set grew by 1.6 GB per 100 queries on a million chunks."""
+        filename = getattr(self.vectors, "filename", None)
+        if filename is None or not len(positions):
+            return np.asarray(self.vectors[positions], dtype=np.float32)
+        if self._fd is None:
+            self._fd = os.open(filename, os.O_RDONLY)
+        width = self.dim * 4
+        out = np.empty((len(positions), self.dim), dtype=np.float32)
+        for i, p in enumerate(np.asarray(positions, dtype=np.int64).tolist()):
+            out[i] = np.frombuffer(os.pread(self._fd, width, self.vectors.offset + p * width), dtype=np.float32)
+        return out
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -61,7 +82,8 @@ class DenseVectors:
             scores = self.vectors @ q
         else:
             positions = np.flatnonzero(mask)
-            scores = self.vectors[positions] @ q
+            # a large segment's few visible rows are read one by one; a small one is resident anyway
+            scores = (self.rows(positions) if self.ann is not None else self.vectors[positions]) @ q
         return _top(scores, k, positions)
 
     def _ann_search(self, q, k, mask, visible, nprobe, bits):
@@ -77,7 +99,7 @@ class DenseVectors:
             positions = ids[0][ids[0] >= 0]
             if len(positions) >= want:
                 positions = np.sort(positions)
-                return _top(self.vectors[positions] @ q, want, positions)
+                return _top(self.rows(positions) @ q, want, positions)
         return None  # too few visible rows in the lists probed: exact search answers
 
     # -- building and persistence --------------------------------------------------------------

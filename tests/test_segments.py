@@ -183,3 +183,24 @@ def test_merges_go_by_size_tier_and_large_ones_wait_for_optimize():
     assert plan_merges([(100, 30), (10, 10)], options, 100) == [[0]]  # mostly removed: rewritten alone
     with pytest.raises(ValueError, match="merge_factor"):
         SegmentOptions(merge_factor=1)
+
+
+def test_a_reader_follows_the_index_link_to_a_newer_copy(tmp_path, embedder):
+    """A replica syncs a new copy and points the link at it (docs/deploy.md): the running reader
+    answers from the new copy at its next search."""
+    import shutil
+
+    first = tmp_path / "copy-1"
+    _commit(Index(first, embedder), {"a.txt": ["the ferry leaves at nine"]})
+    link = tmp_path / "index"
+    link.symlink_to(first)
+    reader = Index(link, embedder)
+    assert [h.chunk.doc for h in reader.search("ferry", 5)] == ["a.txt"]
+    second = tmp_path / "copy-2"
+    shutil.copytree(first, second)
+    _commit(Index(second, embedder), {"b.txt": ["the crane lifts containers"]})
+    tmp_link = tmp_path / "index.new"
+    tmp_link.symlink_to(second)
+    tmp_link.replace(link)  # the flip: one rename
+    assert reader.search("crane containers", 1)[0].chunk.doc == "b.txt"
+    assert reader.generation == 2
