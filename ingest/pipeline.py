@@ -259,6 +259,8 @@ class Ingestor:
     content of an indexed one (moved, renamed, copied) reuses its vectors. With
     ``sync_prefixes``, indexed documents under those prefixes that are no longer among the
     sources are removed. Work is committed every ``commit_every`` files, and at the end.
+    ``embedder``, when given, embeds the chunks instead of the index's own (the actors of a Ray
+    cluster, :mod:`ingest.ray_cluster`); it must compute the same vectors.
     """
 
     def __init__(
@@ -272,8 +274,10 @@ class Ingestor:
         jobs=None,
         commit_every: int = 200,
         follow_symlinks: bool = False,
+        embedder=None,
     ):
         self.index = index
+        self.embedder = embedder  # what embeds the chunks (a Ray cluster's actors); None: the index's embedder
         self.chunker = chunker
         self.parser = parser
         self.groups_for = groups_for or (lambda doc, path, root=None: ())
@@ -281,6 +285,10 @@ class Ingestor:
         self.jobs = jobs
         self.commit_every = commit_every
         self.follow_symlinks = follow_symlinks  # links out of a source folder: indexed (True) or skipped
+
+    @property
+    def _embedder(self):
+        return self.embedder if self.embedder is not None else self.index.embedder
 
     def close(self) -> None:
         """Stop the parser's worker and close the job log (the index stays open)."""
@@ -356,7 +364,7 @@ class Ingestor:
             prepare(changed)  # the parser process starts (and warms what these files need) at once
         ahead = _ParseAhead(sources, lambda src: self._prepare(src, known, manifest, by_hash, force))
         if changed:
-            _load_in_background(self.index.embedder)  # while the first files are parsed
+            _load_in_background(self._embedder)  # while the first files are parsed
         try:
             any_work = progress and (force or any(_may_change(s, manifest) for s in sources))
             self._run_files(sources, gone, ahead, known, report, progress, on_file, any_work, sync_prefixes is not None,
@@ -379,7 +387,7 @@ class Ingestor:
                 bar.set_description(what)
                 bar.reset()
         with self.index.writer() as writer:
-            embedding = _EmbedAhead(self.index.embedder, writer)
+            embedding = _EmbedAhead(self._embedder, writer)
             try:
                 self._each_file(sources, gone, ahead, known, report, bar, on_file, writer, embedding, job_id)
             finally:
@@ -395,7 +403,7 @@ class Ingestor:
         before every checkpoint and before the commit. A batch goes when it is full, or as soon as
         the loaded model has nothing to do: the cores never wait for a batch to fill."""
         pending: list[tuple[DocumentInfo, list[Chunk]]] = []
-        embedder = self.index.embedder
+        embedder = self._embedder
 
         def flush():
             if pending:

@@ -45,6 +45,9 @@ def _job_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="re-ingest files even when unchanged")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                   help="parse and embed on a Ray cluster: its head's HOST:PORT, or none for 'auto' (the cluster "
+                        "this machine belongs to); default: ingest.ray_address, empty: here")
     _common(p)
 
 
@@ -354,7 +357,8 @@ def _print_report(report, index_path, as_json: bool, verbose: bool = False) -> i
 
 
 def cmd_reindex(args, app: Archivist) -> int:
-    report = app.reindex(app.operator(), progress=not args.no_progress and not args.json, force=args.force)
+    report = app.reindex(app.operator(), progress=not args.no_progress and not args.json, force=args.force,
+                         ray_address=args.ray)
     return _print_report(report, app.settings.index_dir, args.json, args.verbose > 0)
 
 
@@ -530,7 +534,7 @@ def api_command(settings: Settings) -> list[str]:
 
 def cmd_ingest(args, app: Archivist) -> int:
     progress = not args.no_progress and not args.json
-    report = app.ingest_paths(app.operator(), args.paths, progress=progress, force=args.force)
+    report = app.ingest_paths(app.operator(), args.paths, progress=progress, force=args.force, ray_address=args.ray)
     return _print_report(report, app.settings.index_dir, args.json, args.verbose > 0)
 
 

@@ -75,6 +75,17 @@ class IngestSettings(ParseLimits):
     #: index files that a symbolic link in a source folder points to outside it (their readers come
     #: from the target's own sidecars, never the link's folder); links within a source are always skipped
     follow_symlinks: bool = False
+    #: a Ray cluster that parses and embeds for every ingest, reindex and scheduled job ("auto": the one
+    #: this machine belongs to, or the head's HOST:PORT); "" runs them here. 'archivist ingest --ray' for one job
+    ray_address: str = ""
+    ray_workers: int = 0  # embedding actors on the cluster; 0: one per two of its CPUs
+    ray_retries: int = 2  # a task or actor whose worker process dies is tried again this many times
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("ray_workers", "ray_retries"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} = {getattr(self, name)}; use 0 or more")
 
 
 GENERATOR_BACKENDS = ("auto", "llama-cpp", "transformers", "openai", "fake")

@@ -344,11 +344,12 @@ class Archivist:
         return self.ingest(who, sources, what=", ".join(map(str, paths)), **kwargs)
 
     def ingest(self, who: Identity, sources, *, what: str = "", force: bool = False, progress: bool = False,
-               on_file=None, on_start=None, kind: str = "ingest", sync_prefixes=None):
-        """One ingestion job, its audit entry, then the abstention threshold refitted when needed."""
+               on_file=None, on_start=None, kind: str = "ingest", sync_prefixes=None, ray_address: str | None = None):
+        """One ingestion job, its audit entry, then the abstention threshold refitted when needed.
+        ``ray_address`` (default: ``ingest.ray_address``) runs its parsing and embedding on a Ray cluster."""
         self.require_admin(who, "add documents")
         index = self.index
-        with compose.make_ingestor(self.settings, index) as ingestor:
+        with compose.make_ingestor(self.settings, index, ray_address=ray_address) as ingestor:
             try:
                 report = ingestor.ingest(sources, progress=progress, on_file=on_file, force=force, kind=kind,
                                          sync_prefixes=sync_prefixes, on_start=on_start)
@@ -417,7 +418,7 @@ class Archivist:
                           f"{index.layout_stats().get('segments', 0)} (generation {generation})")
         return {"before": before, "after": index.layout_stats(), "generation": generation}
 
-    def reindex(self, who: Identity, *, progress: bool = False, force: bool = False):
+    def reindex(self, who: Identity, *, progress: bool = False, force: bool = False, ray_address: str | None = None):
         """Sync the index with the sources named in the settings: add, update, move, remove."""
         from ingest import Source
         from ingest.sources import source_files
@@ -431,7 +432,7 @@ class Archivist:
                 "or use 'archivist ingest PATH' for a one-off run")
         sources = [Source(path, doc, spec.path) for spec in specs for path, doc in source_files(spec)]
         return self.ingest(who, sources, progress=progress, force=force, kind="reindex",
-                           sync_prefixes=[s.prefix for s in specs])
+                           sync_prefixes=[s.prefix for s in specs], ray_address=ray_address)
 
     def calibrate(self, who: Identity, *, on_progress=None):
         self.require_admin(who, "calibrate")

@@ -98,7 +98,9 @@ def model_versions(settings: Settings):
     return ModelVersions(Path(settings.data_dir) / "models")
 
 
-def make_ingestor(settings: Settings, index: Index):
+def make_ingestor(settings: Settings, index: Index, *, ray_address: str | None = None):
+    """The ingestion job's components; with ``ray_address`` (else ``ingest.ray_address``; "" for
+    none) parsing and embedding run on that Ray cluster."""
     from ingest import Chunker, ChunkingOptions, Ingestor, Parser
 
     emb = index.embedder
@@ -112,10 +114,23 @@ def make_ingestor(settings: Settings, index: Index):
 
     i = settings.ingest
     limits = options_of(i, ParseLimits)
-    parser = Parser(timeout=i.parse_timeout, ocr=i.ocr, isolate=i.isolate_parser, limits=limits)
+    address = i.ray_address if ray_address is None else ray_address
+    embedder = None
+    if address:
+        from ingest.ray_cluster import RayCluster, RayEmbedder, RayOptions, RayParser
+
+        cluster = RayCluster(RayOptions(address, workers=i.ray_workers, retries=i.ray_retries))
+        try:
+            embedder = RayEmbedder(emb, cluster)
+            parser = RayParser(cluster, timeout=i.parse_timeout, ocr=i.ocr, limits=limits)  # leaves it on close
+        except BaseException:
+            cluster.close()
+            raise
+    else:
+        parser = Parser(timeout=i.parse_timeout, ocr=i.ocr, isolate=i.isolate_parser, limits=limits)
     return Ingestor(index, Chunker(emb.count_tokens, opts), parser, jobs=JobLog(index.path),
                     commit_every=settings.ingest.commit_every, groups_for=make_policy(settings).groups_for,
-                    follow_symlinks=settings.ingest.follow_symlinks)
+                    follow_symlinks=settings.ingest.follow_symlinks, embedder=embedder)
 
 
 def make_policy(settings: Settings):
