@@ -180,10 +180,11 @@ def embedder_recipe(embedder) -> tuple:
 class RayParser:
     """``parse(path)`` answered by a Ray task. ``prepare_for(paths)`` (the job calls it first, in
     the order it will ask) keeps up to ``window`` files in flight, so the cluster parses ahead
-    while this process chunks and writes; the answers still come back in the job's order."""
+    while this process chunks and writes; the answers still come back in the job's order. ``work``
+    is what a task runs (:func:`parse_bytes`; its signature and answers)."""
 
     def __init__(self, cluster: RayCluster, *, timeout: float = 300.0, ocr: bool = True, limits=None,
-                 window: int = 0):
+                 window: int = 0, work=parse_bytes):
         from ingest.limits import ParseLimits
 
         self.cluster = cluster
@@ -193,7 +194,7 @@ class RayParser:
         self.limits = limits or ParseLimits()
         self.window = window or max(2, 2 * int(cluster.cpus))
         opts = cluster.options
-        self._task = self.ray.remote(parse_bytes).options(max_retries=opts.retries, retry_exceptions=False,
+        self._task = self.ray.remote(work).options(max_retries=opts.retries, retry_exceptions=False,
                                                            num_cpus=opts.cpus_per_task)
         self._waiting: deque[str] = deque()
         self._inflight: OrderedDict[str, object] = OrderedDict()

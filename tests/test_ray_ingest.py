@@ -1,6 +1,7 @@
 """`archivist ingest --ray` against a local Ray head: the same index as the plain path (same
 documents, chunks, and vectors within float tolerance, from the real bundled embedder run by
-the cluster's actors), bad files reported by name as locally, and a bad address one clear line."""
+the cluster's actors), bad files reported by name as locally, a worker that dies retried and then
+its file reported, and a bad address one clear line."""
 
 import json
 import os
@@ -99,3 +100,38 @@ def test_a_cluster_that_is_not_there_is_one_line(tmp_path):
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr
     assert "cannot reach the Ray cluster" in run.stderr and "ray start --head" in run.stderr
+
+
+def test_a_worker_that_dies_is_retried_then_its_file_is_reported(tmp_path, ray_head):
+    from ingest.blocks import ParseError
+    from ingest.ray_cluster import RayCluster, RayOptions, RayParser
+
+    marker = tmp_path / "died-once"
+
+    def dies_once(name, data, ocr, limits):
+        import os
+
+        from ingest.ray_cluster import parse_bytes
+
+        if not marker.exists():
+            marker.touch()
+            os._exit(1)  # the worker process dies, as on a segfault or the OOM killer
+        return parse_bytes(name, data, ocr, limits)
+
+    def always_dies(name, data, ocr, limits):
+        import os
+
+        os._exit(1)
+
+    note = tmp_path / "note.txt"
+    note.write_text("The ferry to the north island leaves at noon every Sunday from pier four.")
+    for work, retried in ((dies_once, True), (always_dies, False)):
+        parser = RayParser(RayCluster(RayOptions(ray_head, retries=1)), timeout=120, work=work)
+        try:
+            if retried:
+                assert "ferry" in parser.parse(note).blocks[0].text and marker.exists()
+            else:
+                with pytest.raises(ParseError, match=r"the Ray worker failed on this file \(2 tries"):
+                    parser.parse(note)
+        finally:
+            parser.close()
