@@ -1,6 +1,6 @@
 """Serving out (docs/deploy.md): two API processes answer from one index on one volume while a
-third process ingests into it; every answer comes from a whole commit, and both servers see
-the new documents once it is committed."""
+third process reindexes it (a new folder of the sources); every answer comes from a whole commit,
+and both servers see the new documents once it is committed."""
 
 import json
 import os
@@ -60,7 +60,12 @@ def test_two_servers_answer_from_one_index_while_a_third_process_ingests(tmp_pat
         return subprocess.run([sys.executable, "-m", "ui.cli", *argv], env=env, cwd=tmp_path, capture_output=True,
                               text=True, timeout=300)
 
-    assert cli("ingest", str(_notes(tmp_path / "old", N_OLD, "ferry")), "--no-progress").returncode == 0
+    old, new = _notes(tmp_path / "old", N_OLD, "ferry"), tmp_path / "new"
+    new.mkdir()
+    (tmp_path / "archivist.toml").write_text(f'[[sources]]\npath = "{old}"\nname = "ferry"\n\n'
+                                             f'[[sources]]\npath = "{new}"\nname = "crane"\n')
+    first = cli("reindex", "--no-progress")
+    assert first.returncode == 0, first.stderr
     assert cli("users", "add", "erin", "--groups", "staff", "--random-password").returncode == 0
     token = cli("tokens", "create", "erin").stdout.strip()
     ports = [_free_port(), _free_port()]
@@ -74,8 +79,10 @@ def test_two_servers_answer_from_one_index_while_a_third_process_ingests(tmp_pat
             _wait_for(port, proc, deadline)
         for port in ports:
             assert len(_search(port, token, "ferry schedule")) == N_OLD
-        writer = subprocess.Popen([sys.executable, "-m", "ui.cli", "ingest", str(_notes(tmp_path / "new", N_NEW, "crane")),
-                                   "--no-progress"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+        new.rmdir()
+        _notes(new, N_NEW, "crane")
+        writer = subprocess.Popen([sys.executable, "-m", "ui.cli", "reindex", "--no-progress"],
+                                  env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, start_new_session=True)
         seen = set()
         while writer.poll() is None:  # while it commits every 10 files
