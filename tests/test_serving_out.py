@@ -109,3 +109,18 @@ def test_two_servers_answer_from_one_index_while_a_third_process_ingests(tmp_pat
     for port in ports:
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, "a server outlived the test"
+
+
+def test_servers_starting_at_once_each_write_their_card_whole(tmp_path):
+    """Several servers of one data folder write server.json at the same moment: each write is
+    whole, none fails on another's temporary file, none is left behind, and the card stays private."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ui.auth import write_private_json
+
+    path = tmp_path / "server.json"
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: write_private_json(path, {"server": {"n": i}}), range(300)))
+    assert json.loads(path.read_text())["server"]["n"] in range(300)
+    assert [p.name for p in tmp_path.iterdir()] == ["server.json"]
+    assert path.stat().st_mode & 0o777 == 0o600

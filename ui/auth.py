@@ -111,15 +111,21 @@ def read_private_json(path: Path, key: str, remedy: str) -> dict:
 
 
 def write_private_json(path: Path, data: dict) -> None:
-    """Replace ``path`` with ``data`` at once (a crash leaves the old file), readable by this account only."""
+    """Replace ``path`` with ``data`` at once (a crash leaves the old file), readable by this account only.
+    The temporary file is this writer's own: several servers of one data folder start at once."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def check_groups(groups) -> list[str]:
