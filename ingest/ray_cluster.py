@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ingest.blocks import ParsedDocument, ParseError, ParseTimeout
+from ingest.worker import error_class
 from retrieval.errors import ConfigError
-
-log = logging.getLogger("archivist.ray")
 
 
 @dataclass(frozen=True)
@@ -58,22 +57,30 @@ def _import_ray():
     return ray
 
 
-def _check_reachable(address: str, timeout: float = 5.0) -> None:
-    """Fail in seconds, not after Ray's own retries (many minutes), when HOST:PORT does not answer."""
-    import socket
-
-    if address == "auto":
-        return  # Ray finds this machine's cluster itself, and says at once when there is none
+def _host(address: str) -> str:
+    """The host of HOST:PORT or ray://HOST:PORT; ConfigError naming the forms when it is neither."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"ray address {address!r}: give the head's HOST:PORT (e.g. 10.0.0.5:6379), "
                           "ray://HOST:10001, or 'auto'")
+    return host
+
+
+def _unreachable(address: str, why: str) -> ConfigError:
+    return ConfigError(f"cannot reach the Ray cluster at {address!r} ({why}); start one with 'ray start --head' "
+                       "or fix ingest.ray_address / --ray ADDRESS")
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not after Ray's own retries (many minutes), when HOST:PORT does not answer."""
+    import socket
+
+    host, port = _host(address), int(address.rpartition(":")[2])
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout):
             pass
     except OSError as exc:
-        raise ConfigError(f"cannot reach the Ray cluster at {address!r} ({exc.strerror or exc}); start one with "
-                          "'ray start --head' or fix ingest.ray_address / --ray ADDRESS") from None
+        raise _unreachable(address, exc.strerror or str(exc)) from None
 
 
 class RayCluster:
@@ -84,19 +91,20 @@ class RayCluster:
 
         self.options = options
         address = options.address.strip()
-        _check_reachable(address)
+        loopback = {}
+        if address != "auto":  # Ray finds this machine's cluster itself, and says at once when there is none
+            _check_reachable(address)
+            if _host(address) in ("127.0.0.1", "localhost"):
+                loopback = {"_node_ip_address": "127.0.0.1"}
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # not a line per retry of Ray's C++ clients
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the building
         self.ray = _import_ray()
-        host = address.removeprefix("ray://").rsplit(":", 1)[0]
-        loopback = {"_node_ip_address": "127.0.0.1"} if host in ("127.0.0.1", "localhost") else {}
         try:
             self.ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING,
                           include_dashboard=False, ignore_reinit_error=True, **loopback)
         except Exception as exc:
-            raise ConfigError(f"cannot reach the Ray cluster at {address!r} ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else 'no answer'}); start one with "
-                              "'ray start --head' or fix ingest.ray_address / --ray ADDRESS") from None
+            first = str(exc).splitlines()[0] if str(exc) else "no answer"
+            raise _unreachable(address, f"{type(exc).__name__}: {first}") from None
         self._open = True
 
     @property
@@ -195,9 +203,9 @@ class RayParser:
         self.window = window or max(2, 2 * int(cluster.cpus))
         opts = cluster.options
         self._task = self.ray.remote(work).options(max_retries=opts.retries, retry_exceptions=False,
-                                                           num_cpus=opts.cpus_per_task)
+                                                   num_cpus=opts.cpus_per_task)
         self._waiting: deque[str] = deque()
-        self._inflight: OrderedDict[str, object] = OrderedDict()
+        self._inflight: dict[str, object] = {}  # path -> its task, in the order submitted
         self._lock = threading.Lock()
 
     def prepare_for(self, paths) -> None:
@@ -231,7 +239,7 @@ class RayParser:
         if answer[0] == "ok":
             return answer[1]
         _status, kind, reason = answer
-        raise _error_class(kind)(reason)
+        raise error_class(kind)(reason)
 
     def _get(self, ref):
         ray = self.ray
@@ -262,18 +270,6 @@ class RayParser:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _error_class(kind: str) -> type[ParseError]:
-    """The ParseError subclass a worker named (corrupt, encrypted, too large...), so the report reads as locally."""
-    import ingest.blocks as blocks
-    import ingest.limits as limits
-
-    for module in (blocks, limits):
-        found = getattr(module, kind, None)
-        if isinstance(found, type) and issubclass(found, ParseError):
-            return found
-    return ParseError
 
 
 class RayEmbedder:

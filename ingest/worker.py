@@ -207,9 +207,20 @@ class Parser:
 
             raise TooLarge(f"needed more than {payload} MB of memory to read (ingest.parser_memory_mb): not read")
         kind, reason = payload
-        import ingest.blocks as blocks
+        raise error_class(kind)(reason)
 
-        raise getattr(blocks, kind, ParseError)(reason)
+
+def error_class(kind: str) -> type[ParseError]:
+    """The ParseError subclass a parser process named (corrupt, encrypted, too large...), so the
+    report reads as if the file had been parsed here."""
+    import ingest.blocks as blocks
+    import ingest.limits as limits
+
+    for module in (blocks, limits):
+        found = getattr(module, kind, None)
+        if isinstance(found, type) and issubclass(found, ParseError):
+            return found
+    return ParseError
 
 
 if __name__ == "__main__":
