@@ -40,6 +40,27 @@ def without_echoed_names(text: str, asked: list[str]) -> str:
                   lambda m: "" if any(m.group(1) in q for q in asked) else m.group(0), text)
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_listening(port: int, proc, what: str, deadline: float) -> None:
+    """Return once something accepts on the loopback ``port``; fail with ``proc``'s stderr if it
+    exits first, or when ``deadline`` (time.monotonic) passes."""
+    import time
+
+    while True:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, f"{what} did not come up"
+        time.sleep(0.3)
+
+
 @pytest.fixture(autouse=True)
 def no_outside_network(monkeypatch):
     """Any attempt to reach beyond this machine fails the test that made it."""

@@ -14,7 +14,7 @@ import threading
 import time
 
 import pytest
-from conftest import without_echoed_names
+from conftest import free_port, wait_until_listening, without_echoed_names
 
 SECRETS = ("Nightingale", "Harbour Logistics", "91 million", "912000", "Lovelace")
 HANDBOOK = ("# Employee handbook\n\nAnnual leave is 25 days per year. Salaries are reviewed every April by "
@@ -75,18 +75,12 @@ def _auth(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def _serving(api):
     """``api`` on a real port (uvicorn in a thread of this process): its /v1 address; stopped after."""
     import uvicorn
 
-    port = _free_port()
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -516,19 +510,12 @@ def test_archivist_api_answers_the_openai_client_with_the_shipped_models_and_sto
     assert cli("ingest", str(docs), "--no-progress").returncode == 0
     assert cli("users", "add", "erin", "--groups", "staff", "--random-password").returncode == 0
     token = cli("tokens", "create", "erin").stdout.strip()
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
                             env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "the API did not come up"
-            time.sleep(0.3)
+        wait_until_listening(port, proc, "the API", time.monotonic() + 120)
         client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=token, max_retries=0, timeout=120)
         chunks = list(client.chat.completions.create(model="archivist", stream=True, messages=[
             {"role": "user", "content": "How many days of annual leave do I get?"}]))

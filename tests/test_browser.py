@@ -11,17 +11,11 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, SAMPLES
+from conftest import ROOT, SAMPLES, free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian's chromium and chromium-driver are not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -35,7 +29,7 @@ def server(tmp_path):
                    env=env, check=True, capture_output=True, timeout=300)
     subprocess.run([sys.executable, "-m", "ui.cli", "users", "add", "erin", "--groups", "staff", "--password-stdin"],
                    env=env, cwd=tmp_path, check=True, capture_output=True, timeout=60, input=b"erin's long password\n")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                              "--api-port", "0", "--index", str(index)], env=env, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -13,19 +13,13 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, checkout_changes, checkout_files, leftover_processes, web_app_env
+from conftest import ROOT, checkout_changes, checkout_files, free_port, leftover_processes, web_app_env
 from ui.cli import main
 
 
 @pytest.fixture
 def cli(fake_cli):
     return fake_cli
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _port_open(port: int) -> bool:
@@ -82,7 +76,7 @@ def test_serve_with_a_bad_or_busy_port_says_what_to_do_in_one_line(cli, tmp_path
 def test_stopping_serve_stops_the_web_server_and_the_api_and_frees_their_ports(tmp_path):
     env = dict(os.environ, ARCHIVIST_EMBEDDER__MODEL="fake", ARCHIVIST_GENERATOR__BACKEND="fake",
                ARCHIVIST_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(ROOT))
-    port, api_port = _free_port(), _free_port()
+    port, api_port = free_port(), free_port()
     proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                              "--api-port", str(api_port), "--index", str(tmp_path / "index")], env=env, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)

@@ -6,22 +6,15 @@ its file reported, and a bad address one clear line."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, SAMPLES
+from conftest import ROOT, SAMPLES, free_port
 
 pytestmark = pytest.mark.real
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +88,7 @@ def test_ingest_on_ray_gives_the_index_the_plain_path_gives(tmp_path, ray_head):
 
 def test_a_cluster_that_is_not_there_is_one_line(tmp_path):
     run = subprocess.run([sys.executable, "-m", "ui.cli", "ingest", str(SAMPLES / "docs"), "--ray",
-                          f"127.0.0.1:{_free_port()}"], env=_env(tmp_path, "nowhere"), cwd=tmp_path,
+                          f"127.0.0.1:{free_port()}"], env=_env(tmp_path, "nowhere"), cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr

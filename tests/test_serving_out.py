@@ -11,15 +11,9 @@ import sys
 import time
 import urllib.request
 
-from conftest import ROOT
+from conftest import ROOT, free_port, wait_until_listening
 
 N_OLD, N_NEW = 30, 120
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _notes(folder, count, topic):
@@ -37,16 +31,6 @@ def _search(port, token, query):
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200
         return [r["doc"] for r in json.loads(response.read())["results"]]
-
-
-def _wait_for(port, proc, deadline):
-    while True:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.monotonic() < deadline, "the API did not come up"
-        time.sleep(0.2)
 
 
 def test_two_servers_answer_from_one_index_while_a_third_process_ingests(tmp_path):
@@ -68,7 +52,7 @@ def test_two_servers_answer_from_one_index_while_a_third_process_ingests(tmp_pat
     assert first.returncode == 0, first.stderr
     assert cli("users", "add", "erin", "--groups", "staff", "--random-password").returncode == 0
     token = cli("tokens", "create", "erin").stdout.strip()
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     servers = [subprocess.Popen([sys.executable, "-m", "ui.cli", "api", "--host", "127.0.0.1", "--port", str(p)],
                                 env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 start_new_session=True) for p in ports]
@@ -76,7 +60,7 @@ def test_two_servers_answer_from_one_index_while_a_third_process_ingests(tmp_pat
     try:
         deadline = time.monotonic() + 120
         for port, proc in zip(ports, servers):
-            _wait_for(port, proc, deadline)
+            wait_until_listening(port, proc, "the API", deadline)
         for port in ports:
             assert len(_search(port, token, "ferry schedule")) == N_OLD
         new.rmdir()
