@@ -86,6 +86,7 @@ def main() -> None:
                     "(archivist finetune's default: half of its 20 minutes)")
     ap.add_argument("--answers", action="store_true", help="also answer bench/answers.py's questions, before and "
                     "after promoting the kept model on a copy of the index")
+    ap.add_argument("--label", default="", help="added to each result's key (a variant measured beside the default)")
     args = ap.parse_args()
     base = load_settings(None, env={})
     out = ROOT / "bench" / "results" / "retriever_tuning.json"
@@ -98,8 +99,8 @@ def main() -> None:
             index, settings = product_index(name, base)
             questions = load_question_set(set_dir(name)).questions
         for seed in args.seeds:
-            key = f"{name} seed {seed}"
-            folder = CACHE / f"tune-{name}-s{seed}" / "v1"
+            key = f"{name} seed {seed}{args.label}"
+            folder = CACHE / f"tune-{name}-s{seed}{args.label.strip().replace(' ', '-')}" / "v1"
             shutil.rmtree(folder.parent, ignore_errors=True)
             folder.mkdir(parents=True)
             t0 = time.perf_counter()
