@@ -45,6 +45,7 @@ def build_qa_index(name: str, embedder, rebuild: bool) -> tuple[Index, dict]:
 def eval_qa(index: Index, questions: list[dict], mode: str, k: int = 5) -> dict:
     doc_hits = page_hits = page_total = 0
     rr: list[float] = []
+    page_rr: list[float] = []
     lat: list[float] = []
     for q in questions:
         t0 = time.perf_counter()
@@ -59,12 +60,15 @@ def eval_qa(index: Index, questions: list[dict], mode: str, k: int = 5) -> dict:
         if pages:
             page_total += 1
             page_hits += any((h.chunk.doc, h.chunk.page) in pages for h in hits)
+            at = next((i for i, h in enumerate(hits) if (h.chunk.doc, h.chunk.page) in pages), None)
+            page_rr.append(1 / (at + 1) if at is not None else 0.0)
     n = len(questions)
     return {
         "questions": n,
         "evidence_doc@5": round(doc_hits / n, 4),
         "evidence_page@5": round(page_hits / page_total, 4) if page_total else None,
         "mrr_doc@5": round(sum(rr) / n, 4),
+        "mrr_page@5": round(sum(page_rr) / page_total, 4) if page_total else None,
         "latency_p50_ms": round(1000 * percentile(lat, 50), 1),
         "latency_p95_ms": round(1000 * percentile(lat, 95), 1),
     }

@@ -2,7 +2,7 @@
 set's own questions, which it never sees.
 
     .venv/bin/python bench/retriever_tuning.py [--sets covid-qa scifact contoso-hr] [--seeds 0 1 2]
-        [--budget-minutes 10] [--answers]
+        [--budget-minutes 10] [--answers] [--label " variant"] [--remeasure]
 
 Per set and seed: qa.retriever_tuning.tune_embedder on the set's product index (the index
 bench/answers.py builds; SciFact's is bench/retrieval.py's), with the default budget share of
@@ -30,7 +30,8 @@ from bench.answers import _no_model, pick_questions, product_index, set_dir  # n
 from bench.common import CACHE, ROOT, answer_all  # noqa: E402
 from bench.retrieval import build_scifact_index, eval_qa, eval_scifact  # noqa: E402
 
-SUMMARY_KEYS = ("evidence_doc@5", "mrr_doc@5", "ndcg@10", "recall@10", "queries", "questions")
+SUMMARY_KEYS = ("evidence_doc@5", "mrr_doc@5", "evidence_page@5", "mrr_page@5", "ndcg@10", "recall@10", "queries",
+                "questions")
 ANSWER_KEYS = ("citation_precision", "short_containment", "containment", "abstain_answerable", "abstain_unanswerable",
                "first_citation_page", "latency_p50_s")
 
@@ -73,6 +74,19 @@ def promoted_copy(index, settings, name: str, folder: Path, space: str):
     return cindex, csettings
 
 
+def remeasured(entry: dict, index, name: str, questions: list[dict], embedder_folder: Path) -> dict:
+    """``entry`` with the real questions searched again, before and in the space of the model it saved."""
+    from qa.retriever_tuning import known_vectors
+    from retrieval.spaces import tuned_embedder
+
+    if not (embedder_folder / "vectors.npz").exists():
+        raise SystemExit(f"{embedder_folder}: no saved model and vectors to measure again: run without --remeasure")
+    tuned = tuned_embedder(embedder_folder, f"finetuned:{embedder_folder.parent.parent.name}")
+    vectors = index.embed_live(tuned, known=known_vectors(embedder_folder))
+    return {**entry, "real_before": searched(index, name, questions),
+            "real_after": searched(index.in_space(tuned, vectors), name, questions)}
+
+
 def main() -> None:
     from qa.evaluate import load_question_set
     from qa.retriever_tuning import tune_embedder
@@ -87,6 +101,8 @@ def main() -> None:
     ap.add_argument("--answers", action="store_true", help="also answer bench/answers.py's questions, before and "
                     "after promoting the kept model on a copy of the index")
     ap.add_argument("--label", default="", help="added to each result's key (a variant measured beside the default)")
+    ap.add_argument("--remeasure", action="store_true", help="no training: search the set's questions again with "
+                    "the models an earlier run saved (new metrics on the same models), keeping the rest of its entry")
     args = ap.parse_args()
     base = load_settings(None, env={})
     out = ROOT / "bench" / "results" / "retriever_tuning.json"
@@ -101,6 +117,11 @@ def main() -> None:
         for seed in args.seeds:
             key = f"{name} seed {seed}{args.label}"
             folder = CACHE / f"tune-{name}-s{seed}{args.label.strip().replace(' ', '-')}" / "v1"
+            if args.remeasure:
+                results[key] = remeasured(results[key], index, name, questions, folder / "embedder")
+                print(json.dumps({key: {k: results[key][k] for k in ("real_before", "real_after")}}), flush=True)
+                out.write_text(json.dumps(results, indent=2))
+                continue
             shutil.rmtree(folder.parent, ignore_errors=True)
             folder.mkdir(parents=True)
             t0 = time.perf_counter()
