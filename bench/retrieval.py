@@ -59,8 +59,8 @@ def eval_qa(index: Index, questions: list[dict], mode: str, k: int = 5) -> dict:
         rr.append(1 / (first + 1) if first is not None else 0.0)
         if pages:
             page_total += 1
-            page_hits += any((h.chunk.doc, h.chunk.page) in pages for h in hits)
             at = next((i for i, h in enumerate(hits) if (h.chunk.doc, h.chunk.page) in pages), None)
+            page_hits += at is not None
             page_rr.append(1 / (at + 1) if at is not None else 0.0)
     n = len(questions)
     return {

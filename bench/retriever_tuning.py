@@ -76,10 +76,10 @@ def promoted_copy(index, settings, name: str, folder: Path, space: str):
 
 def remeasured(entry: dict, index, name: str, questions: list[dict], embedder_folder: Path) -> dict:
     """``entry`` with the real questions searched again, before and in the space of the model it saved."""
-    from qa.retriever_tuning import known_vectors
+    from qa.retriever_tuning import VECTORS_FILE, known_vectors
     from retrieval.spaces import tuned_embedder
 
-    if not (embedder_folder / "vectors.npz").exists():
+    if not (embedder_folder / VECTORS_FILE).exists():
         raise SystemExit(f"{embedder_folder}: no saved model and vectors to measure again: run without --remeasure")
     tuned = tuned_embedder(embedder_folder, f"finetuned:{embedder_folder.parent.parent.name}")
     vectors = index.embed_live(tuned, known=known_vectors(embedder_folder))
@@ -118,6 +118,8 @@ def main() -> None:
             key = f"{name} seed {seed}{args.label}"
             folder = CACHE / f"tune-{name}-s{seed}{args.label.strip().replace(' ', '-')}" / "v1"
             if args.remeasure:
+                if key not in results:
+                    raise SystemExit(f"{out} has no '{key}' to measure again: run without --remeasure first")
                 results[key] = remeasured(results[key], index, name, questions, folder / "embedder")
                 print(json.dumps({key: {k: results[key][k] for k in ("real_before", "real_after")}}), flush=True)
                 out.write_text(json.dumps(results, indent=2))
