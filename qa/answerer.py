@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from qa.answer import ABSTAIN_TEXT, Answer, Evidence, Passage
-from qa.evidence import EvidenceOptions, SentenceVectors, overlap, retrieve, select_evidence
+from qa.evidence import EvidenceOptions, SentenceVectors, kind_words, overlap, retrieve, select_evidence
 from qa.extract import Extract, choose, short_form, without_trailing_asides
 from qa.generators import Generator
 from qa.grounding import is_abstention, question_coverage, strip_citations, support, without_citations
@@ -257,7 +257,7 @@ class Answerer:
                        f"sentence match {c.match:.2f})")
             return
         ex = choose(query, passages, found.vectors.embedder, found.vectors,
-                    identity_weight=opt.evidence.identity_weight)
+                    identity_weight=opt.evidence.identity_weight, kinds=kind_words(query, [h.chunk for h in hits]))
         if ex is None:
             yield done(ABSTAIN_TEXT, "", True, [], "no sentence of the passages found reads as an answer")
             return

@@ -22,7 +22,7 @@ import numpy as np
 
 from qa.answer import Passage
 from qa.names import named_terms
-from retrieval.periods import period_terms, without_periods
+from retrieval.periods import CALENDAR_WORDS, period_terms, without_periods
 from qa.text import content_terms, sentences
 from retrieval import Hit
 from retrieval.embedder import Embedder
@@ -139,10 +139,12 @@ def name_match(question: str, hits: list[Hit]) -> list[float]:
     either (:func:`_tells_apart`). Documents whose openings state a period (a filing's cover: "For
     the quarterly period ended September 30, 2023", kept at ingest) are told apart by the periods
     the question names whatever their file names. "Q3 2023" prefers the Q3 filing over its Q2 sibling, "Northwind
-    Standard" the Standard plan over "Northwind Health Plus". A hit without a sibling among the
-    candidates, or a question naming none of what sets them apart, gets 0: names reorder nothing
-    else. (Any plain word of a name, without the text test, sent contoso-hr's "Northwind Health"
-    questions to the Plus plan: citation precision 0.923 -> 0.864; bench/README.md.)"""
+    Standard" the Standard plan over "Northwind Health Plus". Among all the candidates, siblings or
+    not, a word naming a kind of document tells them apart too (:func:`kind_words`: "on its earnings
+    call" prefers the calls to the filings). A question naming none of what sets the candidates apart
+    gives every hit 0: names reorder nothing else. (Any plain word of a name, without the text test,
+    sent contoso-hr's "Northwind Health" questions to the Plus plan: citation precision 0.923 -> 0.864;
+    bench/README.md.)"""
     q_periods = period_terms(question)  # "third quarter of 2023": q3, 2023
     q_terms = set(content_terms(question)) | q_periods
     if not q_terms:
@@ -151,18 +153,36 @@ def name_match(question: str, hits: list[Hit]) -> list[float]:
     stated = _stated_periods(hits, names)
     said = _words_by_document(hits)
     out = [0.0] * len(hits)
+    kinds = kind_words(question, [h.chunk for h in hits])
     for i, mine in enumerate(names):
         doc = hits[i].chunk.doc
         group = {hits[j].chunk.doc: n for j, n in enumerate(names) if hits[j].chunk.doc != doc and _siblings(mine, n)}
-        telling = set()
+        telling = set(kinds)
         if group:
             group[doc] = mine
-            telling = {t for t in q_terms if _tells_apart(t, group, said)}
+            telling |= {t for t in q_terms if _tells_apart(t, group, said)}
         if doc in stated and len(stated) > 1:  # documents dated by their openings, whatever their names
             telling |= {t for t in q_periods if _tells_apart(t, stated, said)}
         if telling:
             out[i] = len(telling & (mine | stated.get(doc, set()))) / len(telling)
     return out
+
+
+def kind_words(question: str, chunks) -> set[str]:
+    """The question's plain words that name a kind of the candidate documents (``chunks``): words that
+    some of their names hold and the others neither hold nor use in their text. "on its earnings call"
+    names the transcripts (``NSTR_Q2_2023_Earnings_Call.pdf``) when the filings beside them never speak
+    of a call; "Northwind Health" names no plan when every plan's text says it. Numbers and periods are
+    left to :func:`name_match`'s siblings and stated periods."""
+    names: dict[str, set[str]] = {}
+    said: dict[str, set[str]] = {}
+    for c in chunks:
+        names.setdefault(c.doc, set(content_terms(_document_name(c.doc))))
+        said.setdefault(c.doc, set()).update(content_terms(c.text))
+    if len(names) < 2:
+        return set()
+    plain = {t for t in content_terms(without_periods(question)) if not any(ch.isdigit() for ch in t)}
+    return {t for t in plain if _tells_apart(t, names, said)}
 
 
 def _stated_periods(hits: list[Hit], names: list[set[str]]) -> dict[str, set[str]]:
@@ -228,7 +248,8 @@ def rescore(question: str, hits: list[Hit], embedder: Embedder, query_vector: np
     q_terms = terms_with_periods(question)
     per_hit = [sentences(h.chunk.text) for h in hits]
     # a sentence also holds the question's names and periods its document is about (its name, its front matter)
-    naming = naming_terms(question) & q_terms if identity_weight else set()
+    kinds = kind_words(question, [h.chunk for h in hits]) if identity_weight else set()
+    naming = (naming_terms(question) | kinds) & q_terms if identity_weight else set()
     about = [naming & identity_terms(h.chunk) for h in hits]
     weights = dict.fromkeys(q_terms, 1.0)
     flat = [(i, s, q_terms & terms_with_periods(s)) for i, sents in enumerate(per_hit) for s in sents]
@@ -268,16 +289,22 @@ def naming_terms(question: str) -> set[str]:
     return set(content_terms(" ".join(named_terms(question)))) | period_terms(question)
 
 
+#: the calendar words as terms (:data:`retrieval.periods.CALENDAR_WORDS`)
+CALENDAR = frozenset(content_terms(" ".join(CALENDAR_WORDS)))
+
+
 def held(weights: dict[str, float], said: set[str], of_document: set[str], about_weight: float) -> float:
     """The weighted share of the question's terms (term -> weight) a sentence holds: those it says, and,
     at ``about_weight`` each, those only its document is about (``of_document``: the question's names and
     periods among :func:`identity_terms`). What the document is about is context, not an answer: it
-    counts only for a sentence that says something else of the question. A cover that names the company and the quarter, and nothing of the
-    revenue asked about, holds none of "What was Northstar's revenue in Q2 2023?"; the results page
+    counts only for a sentence that says something else of the question, besides the kind of period it
+    names (:data:`CALENDAR`). A cover that names the company and the quarter, and nothing of the revenue
+    asked about, holds none of "What was Northstar's revenue in Q2 2023?", nor, for its "QUARTERLY
+    REPORT", of "What range did Northstar guide to for the quarter after Q2 2023?"; the results page
     saying "revenue" holds it all."""
     terms = sorted(weights)  # one summing order: the same scores in every process
     total = sum(weights[t] for t in terms)
-    content = [t for t in terms if t not in of_document]
+    content = [t for t in terms if t not in of_document and t not in CALENDAR]
     if not total or (content and not any(t in said for t in content)):
         return 0.0
     own = sum(weights[t] for t in terms if t in said)

@@ -328,11 +328,14 @@ def _candidates(passages: list[Passage],
 
 
 def choose(question: str, passages: list[Passage], embedder, vectors=None, max_sentences: int = 30,
-           identity_weight: float = 0.0) -> Extract | None:
-    """The best answer-bearing sentence of the passages' chunks (see the module's docstring)."""
+           identity_weight: float = 0.0, kinds: set[str] = frozenset()) -> Extract | None:
+    """The best answer-bearing sentence of the passages' chunks (see the module's docstring). ``kinds``:
+    the question's words that name a kind of the documents retrieved (:func:`qa.evidence.kind_words`),
+    which a sentence holds when its document's name does."""
     q = shape(question)
     asked = terms_with_periods(question)
-    cands, sent_terms, about = _candidates(passages, naming_terms(question) & asked if identity_weight else set())
+    naming = naming_terms(question) | set(kinds) if identity_weight else set()
+    cands, sent_terms, about = _candidates(passages, naming & asked)
     if not cands:
         return None
     df: dict[str, int] = {}

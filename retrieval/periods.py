@@ -126,6 +126,12 @@ def period_terms(text: str) -> set[str]:
     return out
 
 
+#: the words that name a kind of period, not what happened in one ("quarter", "fiscal year"): a filing's
+#: cover says them ("QUARTERLY REPORT ... for the fiscal year ended"), whatever the question asks of it
+#: ("period", "year" and "month" are left out: "incubation period", "days per year" are what is asked; a
+#: cover's "for the fiscal year ended June 30, 2024" is a period, and read as one)
+CALENDAR_WORDS = ("quarter", "quarterly", "annual", "annually", "fiscal")
+
 #: how much of a document's opening is read for the periods it states
 OPENING_CHARS = 2000
 

@@ -301,6 +301,50 @@ def test_what_a_document_is_about_counts_only_beside_what_the_sentence_says_of_t
     assert held({"northstar": 1.0}, {"northstar"}, {"northstar"}, 0.5) == 1.0  # nothing but the name asked
 
 
+def test_a_cover_saying_quarterly_holds_nothing_of_a_question_about_the_quarter():
+    from qa.evidence import held
+
+    # "What revenue range did Northstar Robotics guide to for the quarter after Q2 2023 on its earnings call?"
+    asked = dict.fromkeys(["revenu", "rang", "guid", "quarter", "northstar", "robot", "q2", "2023", "earn", "call"], 1.0)
+    about = {"northstar", "robot", "q2", "2023"}
+    cover = {"quarter", "northstar", "robot", "q2", "2023"}  # "QUARTERLY REPORT ... June 30, 2023 NORTHSTAR ROBOTICS"
+    guidance = {"quarter", "revenu"}  # "For the next quarter we expect revenue between $461 million and $485 million."
+    assert held(asked, cover, about, 0.5) == 0.0  # a kind of period is no word of what is asked
+    assert held(asked, guidance, about, 0.5) == (2 + 0.5 * 4) / 10
+    assert held({"quarter": 1.0, "dividend": 1.0}, {"quarter"}, set(), 0.5) == 0.0  # "quarterly results": no dividend
+    assert held({"quarter": 1.0, "dividend": 1.0}, {"quarter", "dividend"}, set(), 0.5) == 1.0
+
+
+def test_a_word_naming_a_kind_of_document_tells_transcripts_from_filings():
+    from qa.evidence import kind_words
+
+    filing = Chunk(id="f", doc="NSTR_2023Q2_10-Q.pdf", text="Revenue for the second quarter of 2023 was $442.5 million.")
+    call = Chunk(id="c", doc="NSTR_Q2_2023_Earnings_Call.pdf", text="For the next quarter we expect revenue between "
+                 "$461 million and $485 million.")
+    question = "What revenue range did Northstar guide to for the quarter after Q2 2023 on its earnings call?"
+    assert kind_words(question, [filing, call]) == {"earn", "call"}
+    said = Chunk(id="g", doc="NSTR_2023Q2_10-Q.pdf", text="Diluted earnings per share were 0.31; see the call report.")
+    assert kind_words(question, [filing, said, call]) == set()  # the filing speaks of earnings and of a call too
+    assert kind_words(question, [call]) == set()  # one document: nothing to tell apart
+
+
+def test_the_call_a_question_names_answers_it_not_the_filing_of_the_same_quarter(make_index):
+    """The filing's results sentence says the quarter the question names, the call's guidance sentence
+    only "the next quarter": the question's "earnings call" names the call, and its sentence is cited."""
+    idx = make_index()
+    docs = {"Northstar_2023Q2_10-Q.pdf": "Revenue for the second quarter of 2023 was 442.5 million dollars, at the top "
+                                         "of its range.",
+            "Northstar_Q2_2023_Earnings_Call.pdf": "For the next quarter we expect revenue between 461 million and 485 "
+                                              "million dollars."}
+    with idx.writer() as w:
+        for doc, text in docs.items():
+            w.add_document(DocumentInfo(doc=doc), [Chunk(id=doc, doc=doc, text=text, meta={"periods": ["2023", "q2"]})])
+        w.commit()
+    ans = _answerer(idx).ask("What revenue range did Northstar guide to for the quarter after Q2 2023 on its earnings call?")
+    assert ans.citations[0].chunk.doc == "Northstar_Q2_2023_Earnings_Call.pdf", (ans.quote, ans.reason)
+    assert "461 million" in ans.answer
+
+
 def test_a_plain_word_tells_siblings_apart_only_when_the_others_never_use_it(make_index):
     from qa.evidence import name_match
     from retrieval import Hit
