@@ -25,18 +25,62 @@ def tesseract_available() -> bool:
     return shutil.which("tesseract") is not None
 
 
+#: a table cell a PDF's text layer gives as a word: 1,745.9  (12.5)  $0.94  18%  -  n/a
+_CURRENCY = frozenset("$€£¥")
+_CELL = re.compile(r"[(\-–—]?[$€£¥]?\d[\d,]*(?:\.\d+)?%?\)?|[-–—]|n/?a", re.IGNORECASE)
+
+
+def _table_line(line: str) -> bool:
+    """Whether a line of a page reads as a table row: cells between pipes ("| Revenue | 1,745.9 |"), or a
+    label followed by two or more figures ("Diluted earnings per share 0.94 1.18"); a sentence that ends
+    on a number ("... rose in 2022 and 2023.") is not one."""
+    if line.startswith("|") and line.endswith("|") and line.count("|") >= 3:
+        return True
+    cells = 0
+    for word in reversed(line.split()):
+        if word in _CURRENCY:
+            continue  # "$ 81,797": the sign set apart from its figure
+        if not _CELL.fullmatch(word):
+            break
+        cells += 1
+    return cells >= 2 and not line.rstrip().endswith(".")
+
+
+def _rows_block(rows: list[str], page: int) -> Block:
+    """Consecutive table lines as one block, a line each, so that every row is read as a unit of its own:
+    rows between pipes as a Markdown table (the first is its header), figures as lines of text."""
+    if all(r.startswith("|") for r in rows):
+        width = rows[0].count("|") - 1
+        return Block("table", "\n".join([rows[0], "|" + " --- |" * width] + rows[1:]), page)
+    return Block("text", "\n".join(rows), page)
+
+
 def _page_blocks(text: str, page: int) -> list[Block]:
-    """Split a page's text into heading and paragraph blocks."""
+    """Split a page's text into heading, paragraph and table blocks (two or more table lines in a row:
+    :func:`_table_line`)."""
     blocks: list[Block] = []
     para: list[str] = []
+    rows: list[str] = []
 
     def flush():
         if para:
             blocks.append(Block("text", " ".join(para), page))
             para.clear()
 
+    def flush_rows():
+        if len(rows) >= 2:
+            flush()
+            blocks.append(_rows_block(rows, page))
+        else:
+            para.extend(rows)  # one line of figures is part of its paragraph
+        rows.clear()
+
     lines = [ln.strip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     for i, line in enumerate(lines):
+        if line and _table_line(line):
+            rows.append(line)
+            continue
+        flush_rows()
         if not line or _PAGE_NUMBER.match(line):
             flush()
             continue
@@ -54,6 +98,7 @@ def _page_blocks(text: str, page: int) -> list[Block]:
                 para.append(line)
             if _SENTENCE_END.search(line) and len(line) < 60:
                 flush()  # a short line that ends a sentence ends its paragraph
+    flush_rows()
     flush()
     return blocks
 

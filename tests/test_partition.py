@@ -35,6 +35,30 @@ def test_pdf_pages_and_tables_survive():
     assert any(b.kind == "table" and b.page == 3 and "Tidewater buoys" in b.text for b in pptx.blocks)
 
 
+def test_a_pdf_pages_table_lines_stay_rows_of_their_own():
+    """A text layer gives a table as lines: a label and its figures, or cells between pipes. Joined into
+    a paragraph, a question about one row would be answered from the whole table; kept a line each, every
+    row is a unit of its own (qa.text.sentences), and a pipe table is read with its header."""
+    from ingest.pdf import _page_blocks
+    from qa.text import sentences
+
+    page = ("Results of operations\nRevenue grew on higher shipments and pricing held through the\nquarter.\n"
+            "Revenue $ 1,745.9 $ 1,477.9\nNet income 153.0 192.1\nDiluted earnings per share 0.94 1.18\n"
+            "Demand stayed healthy in 2022 and 2023.")
+    blocks = _page_blocks(page, 2)
+    rows = next(b for b in blocks if "Net income" in b.text)
+    assert rows.text.split("\n") == ["Revenue $ 1,745.9 $ 1,477.9", "Net income 153.0 192.1",
+                                      "Diluted earnings per share 0.94 1.18"]
+    assert "Diluted earnings per share 0.94 1.18" in sentences(rows.text)
+    assert any(b.text.endswith("Revenue grew on higher shipments and pricing held through the quarter.") for b in blocks)
+    assert blocks[-1].text == "Demand stayed healthy in 2022 and 2023."  # a sentence ending on years is no row
+    piped = _page_blocks("| | 2023 | 2022 |\n| Net income | 153.0 | 192.1 |\n| Diluted EPS | 0.94 | 1.18 |", 2)
+    assert [b.kind for b in piped] == ["table"]
+    assert "| | 2023 | 2022 | | Diluted EPS | 0.94 | 1.18 |" in sentences(piped[0].text)
+    alone = _page_blocks("We spent on two plants\nin total 12 14\nand no more.", 1)
+    assert [b.text for b in alone] == ["We spent on two plants in total 12 14 and no more."]  # one line of figures
+
+
 def test_bad_files_fail_cleanly(tmp_path):
     (tmp_path / "x.zip").write_bytes(b"PK\x03\x04junk")
     with pytest.raises(UnsupportedFormat, match="unsupported file type '.zip'"):
