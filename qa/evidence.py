@@ -130,7 +130,7 @@ def _siblings(a: set[str], b: set[str]) -> bool:
     return bool(a and b) and len(a & b) >= 0.5 * len(a | b)
 
 
-def name_match(question: str, hits: list[Hit]) -> list[float]:
+def name_match(question: str, hits: list[Hit], kinds: set[str] | None = None) -> list[float]:
     """Per hit, the share of the question's distinguishing words that its document's name and
     section hold, among its siblings: documents whose names share most of their words (the Q2 and
     the Q3 filing of one company, the 2023 and 2024 versions of a policy, two plans of one insurer).
@@ -144,7 +144,7 @@ def name_match(question: str, hits: list[Hit]) -> list[float]:
     call" prefers the calls to the filings). A question naming none of what sets the candidates apart
     gives every hit 0: names reorder nothing else. (Any plain word of a name, without the text test,
     sent contoso-hr's "Northwind Health" questions to the Plus plan: citation precision 0.923 -> 0.864;
-    bench/README.md.)"""
+    bench/README.md.) ``kinds``: :func:`kind_words` of these hits, where the caller has them already."""
     q_periods = period_terms(question)  # "third quarter of 2023": q3, 2023
     q_terms = set(content_terms(question)) | q_periods
     if not q_terms:
@@ -153,7 +153,7 @@ def name_match(question: str, hits: list[Hit]) -> list[float]:
     stated = _stated_periods(hits, names)
     said = _words_by_document(hits)
     out = [0.0] * len(hits)
-    kinds = kind_words(question, [h.chunk for h in hits])
+    kinds = kind_words(question, [h.chunk for h in hits]) if kinds is None else kinds
     for i, mine in enumerate(names):
         doc = hits[i].chunk.doc
         group = {hits[j].chunk.doc: n for j, n in enumerate(names) if hits[j].chunk.doc != doc and _siblings(mine, n)}
@@ -248,7 +248,7 @@ def rescore(question: str, hits: list[Hit], embedder: Embedder, query_vector: np
     q_terms = terms_with_periods(question)
     per_hit = [sentences(h.chunk.text) for h in hits]
     # a sentence also holds the question's names and periods its document is about (its name, its front matter)
-    kinds = kind_words(question, [h.chunk for h in hits]) if identity_weight else set()
+    kinds = kind_words(question, [h.chunk for h in hits]) if identity_weight or names else set()
     naming = (naming_terms(question) | kinds) & q_terms if identity_weight else set()
     about = [naming & identity_terms(h.chunk) for h in hits]
     weights = dict.fromkeys(q_terms, 1.0)
@@ -265,7 +265,7 @@ def rescore(question: str, hits: list[Hit], embedder: Embedder, query_vector: np
             best_sim[i] = max(best_sim[i], float(sim))
     top = max(h.score for h in hits)
     top = top if top > 1e-9 else 1.0
-    named = name_match(question, hits) if names else [0.0] * len(hits)
+    named = name_match(question, hits, kinds) if names else [0.0] * len(hits)
     match = [(max(0.0, h.score) / top + best_sim[i] + best_overlap[i] + named[i]) / 3 for i, h in enumerate(hits)]
     covered = document_coverage(question, pool or hits) if document_weight else {}
     key = [m + document_weight * covered.get(h.chunk.doc, 0.0) / 3 for m, h in zip(match, hits)]
