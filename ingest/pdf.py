@@ -46,13 +46,72 @@ def _table_line(line: str) -> bool:
     return cells >= 2 and not line.rstrip().endswith(".")
 
 
+def _cells(line: str) -> tuple[str, list[str]]:
+    """A table line as its label and its figures, a currency sign set apart joined to its figure:
+    "Revenue $ 1,745.9 1,477.9" -> ("Revenue", ["$1,745.9", "1,477.9"])."""
+    words = line.split()
+    cells: list[str] = []
+    while words:
+        word = words[-1]
+        if word in _CURRENCY and cells:
+            cells[0] = word + cells[0]
+        elif _CELL.fullmatch(word):
+            cells.insert(0, word)
+        else:
+            break
+        words.pop()
+    return " ".join(words), cells
+
+
+_YEAR = re.compile(r"(?<![\d.,])(?:19|20)\d{2}(?![\d.,%])")
+_DAY = re.compile(r"\d{1,2},?")
+
+
+def _column_labels(line: str) -> list[str]:
+    """The column heads a header line names, one per year, each ending with its year: "Three Months
+    Ended March 31, 2024 Three Months Ended March 31, 2023" -> both spans; "2023 2022 2021" -> the three
+    years. None (``[]``) when the line holds a figure other than a year or a day of the month: then it
+    is a row of data."""
+    years = list(_YEAR.finditer(line))
+    others = [w for w in line.replace("|", " ").split()
+              if any(ch.isdigit() for ch in w) and not _YEAR.fullmatch(w.strip(",.")) and not _DAY.fullmatch(w)]
+    if len(years) < 2 or others:
+        return []
+    labels, at = [], 0
+    for m in years:
+        labels.append(line[at:m.end()].strip(" ,|"))
+        at = m.end()
+    return labels
+
+
+def _figures_table(rows: list[str]) -> str | None:
+    """Figure lines under a header line of years, as a Markdown table: what a PDF's text layer gives
+    of a statement without rules ("Year Ended December 31, 2023 Year Ended December 31, 2022" then
+    "Revenue 1,745.9 1,477.9"), read back with its columns so that a row says which year each figure
+    is. None where the header or any row does not fit the columns: the lines stay lines."""
+    labels = _column_labels(rows[0])
+    if not labels:
+        return None
+    body = []
+    for row in rows[1:]:
+        label, cells = _cells(row)
+        if len(cells) < len(labels) or not label:
+            return None
+        body.append((" ".join([label] + cells[:-len(labels)]), cells[-len(labels):]))
+    lines = ["| | " + " | ".join(labels) + " |", "|" + " --- |" * (len(labels) + 1)]
+    lines += ["| " + " | ".join([label] + cells) + " |" for label, cells in body]
+    return "\n".join(lines)
+
+
 def _rows_block(rows: list[str], page: int) -> Block:
     """Consecutive table lines as one block, a line each, so that every row is read as a unit of its own:
-    rows between pipes as a Markdown table (the first is its header), figures as lines of text."""
+    rows between pipes as a Markdown table (the first is its header); figures under a header line of
+    years as one too (:func:`_figures_table`); other figures as lines of text."""
     if all(r.startswith("|") for r in rows):
         width = rows[0].count("|") - 1
         return Block("table", "\n".join([rows[0], "|" + " --- |" * width] + rows[1:]), page)
-    return Block("text", "\n".join(rows), page)
+    table = _figures_table(rows)
+    return Block("table", table, page) if table else Block("text", "\n".join(rows), page)
 
 
 def _page_blocks(text: str, page: int) -> list[Block]:

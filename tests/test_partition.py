@@ -59,6 +59,30 @@ def test_a_pdf_pages_table_lines_stay_rows_of_their_own():
     assert [b.text for b in alone] == ["We spent on two plants in total 12 14 and no more."]  # one line of figures
 
 
+def test_figures_under_a_header_of_years_are_read_back_as_a_table():
+    """A statement without rules reads "Three Months Ended March 31, 2024 Three Months Ended March 31, 2023"
+    above "Net income 570.6 523.4": as lines, a row does not say which year a figure is; as a table, it
+    is read out with its columns. Lines that do not fit the columns stay lines."""
+    from ingest.pdf import _page_blocks
+    from qa.text import sentences
+
+    page = ("Condensed Statements of Operations\n(in millions)\n"
+            "Three Months Ended March 31, 2024 Three Months Ended March 31, 2023\n"
+            "Revenue $ 1,745.9 $ 1,477.9\nBalance at December 31, 2022 12.0 11.5\nNet income 570.6 523.4")
+    table = next(b for b in _page_blocks(page, 2) if "Net income" in b.text)
+    assert table.kind == "table"
+    assert table.text.split("\n")[0] == "| | Three Months Ended March 31, 2024 | Three Months Ended March 31, 2023 |"
+    assert "| Revenue | $1,745.9 | $1,477.9 |" in table.text
+    assert "| Balance at December 31, 2022 | 12.0 | 11.5 |" in table.text  # a date in a label stays in it
+    said = " ".join(sentences(table.text))
+    assert "Three Months Ended March 31, 2024" in said and "570.6" in said
+    years = next(b for b in _page_blocks("2023 2022 2021\nRevenue 10.5 9.1 8.0\nNet income 1.5 1.2 0.9", 1))
+    assert years.kind == "table" and years.text.startswith("| | 2023 | 2022 | 2021 |")
+    short = _page_blocks("2023 2022 2021\nRevenue 10.5 9.1\nNet income 1.5 1.2", 1)  # two figures under three years
+    assert [b.kind for b in short] == ["text"] and short[0].text.split("\n")[1] == "Revenue 10.5 9.1"
+    data = _page_blocks("Units 2,023 1,998\nNet income 1.5 1.2", 1)  # no header: figures stay lines
+    assert [b.kind for b in data] == ["text"]
+
 def test_bad_files_fail_cleanly(tmp_path):
     (tmp_path / "x.zip").write_bytes(b"PK\x03\x04junk")
     with pytest.raises(UnsupportedFormat, match="unsupported file type '.zip'"):
