@@ -31,6 +31,7 @@ from qa.prompt import build_messages
 from qa.quote import quote as quote_of
 from qa.text import content_terms, normalize_answer
 from retrieval import Index, SearchFilter, chunk_index_text
+from retrieval.periods import period_terms
 
 PHRASINGS = ("extract", "model")
 CALIBRATION_NOTE = "calibration"
@@ -171,7 +172,7 @@ class Answerer:
         """What to show above a quote the short answer would repeat whole: the sentence alone (not what
         follows it), else the sentence without its closing aside, else the span, else nothing."""
         whole = normalize_answer(quoted)
-        for own in (short_form(ex.sentence, ex.span), without_trailing_asides(ex.sentence, set(content_terms(question)))):
+        for own in (short_form(ex.sentence, ex.span, periods=period_terms(question)), without_trailing_asides(ex.sentence, set(content_terms(question)))):
             if normalize_answer(own) != whole:
                 return own
         return ex.span or ""

@@ -36,7 +36,7 @@ from qa.answer import Passage
 from qa.evidence import SentenceVectors, held, identity_terms, naming_terms, terms_with_periods
 from qa.question import QuestionShape, shape
 from qa.text import content_terms, sentences, words
-from retrieval.periods import period_spans
+from retrieval.periods import period_spans, period_terms
 
 _NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
                  "seventeen eighteen nineteen twenty thirty forty fifty sixty hundred thousand dozen half").split()
@@ -182,13 +182,29 @@ def table_cells(sentence: str) -> tuple[list[str], list[str]] | None:
     return None
 
 
-def read_row(sentence: str) -> str | None:
-    """A table row read out: "Parent: Other; Weeks: 12"."""
+def asked_columns(header: list[str], periods: set[str] | frozenset[str]) -> set[int] | None:
+    """The columns of a table whose heads name every period the question names that any head does
+    ("fiscal year 2023" -> the "Year Ended December 31, 2023" column, not the 2022 one beside it); None
+    when the question names none of them, or every dated column (nothing to leave out)."""
+    dated = {i: period_terms(h) for i, h in enumerate(header) if h}
+    dated = {i: p for i, p in dated.items() if p}
+    if not periods or len(dated) < 2:
+        return None
+    named = set(periods) & set().union(*dated.values())
+    keep = {i for i, p in dated.items() if named and named <= p}
+    return keep if keep and len(keep) < len(dated) else None
+
+
+def read_row(sentence: str, periods: set[str] | frozenset[str] = frozenset()) -> str | None:
+    """A table row read out: "Parent: Other; Weeks: 12"; where the question names the period of some
+    columns (``periods``, :func:`retrieval.periods.period_terms`), the other dated columns left out."""
     parsed = table_cells(sentence)
     if parsed is None:
         return None
     header, cells = parsed
-    pairs = [f"{h}: {c}" if h else c for h, c in zip(header, cells) if c]
+    keep = asked_columns(header, periods)
+    pairs = [f"{h}: {c}" if h else c for i, (h, c) in enumerate(zip(header, cells))
+             if c and (keep is None or i in keep or not period_terms(h))]
     return "; ".join(pairs) or None
 
 
@@ -228,11 +244,11 @@ def without_trailing_asides(sentence: str, terms: frozenset[str] | set[str]) -> 
         text = text[:cut].rstrip().rstrip(",")
 
 
-def short_form(sentence: str, span: str | None, max_words: int = 40) -> str:
+def short_form(sentence: str, span: str | None, max_words: int = 40, periods: set[str] | frozenset[str] = frozenset()) -> str:
     """The sentence itself (without a list item's bullet), or for a long one the clauses that hold
-    the span (or its start)."""
+    the span (or its start); a table row read out, with the columns of the question's ``periods``."""
     sentence = re.sub(r"^[•▪●◦‣]\s+", "", sentence)
-    row = read_row(sentence)
+    row = read_row(sentence, periods)
     if row is not None:
         return row
     if len(sentence.split()) <= max_words:
@@ -363,7 +379,7 @@ def choose(question: str, passages: list[Passage], embedder, vectors=None, max_s
             parts.append(kind)
         score = sum(parts) / len(parts) * (0.5 if _restates(s, q) else 1.0)
         if best is None or score > best.score:
-            best = Extract(p, s, span, score, short_form(s, span))
+            best = Extract(p, s, span, score, short_form(s, span, periods=period_terms(question)))
     if best is not None and best.span is None and q.kind != "quantity" and announces(best.sentence, q):
         best = replace(best, short=with_what_follows(best.passage.chunk.text, best.sentence))
     return best

@@ -121,6 +121,24 @@ def test_a_table_answer_is_quoted_as_a_table(make_index):
     assert ans.answer == "Parent: Other parent; Weeks at full pay: 12; Notice required: 4 weeks"
 
 
+def test_a_table_answer_gives_the_column_of_the_period_asked(make_index):
+    """A statement holds this year and the one before side by side: asked for one year, the short
+    answer reads that column alone; asked for none, every column."""
+    idx = make_index()
+    table = ("| | Year Ended December 31, 2023 | Year Ended December 31, 2022 |\n| --- | --- | --- |\n"
+             "| Net income | 570.6 | 523.4 |\n| Diluted earnings per share | 6.01 | 5.51 |")
+    with idx.writer() as w:
+        w.add_document(DocumentInfo(doc="annual.pdf"), [Chunk(id="t1", doc="annual.pdf", text=table, kind="table")])
+        w.commit()
+    answerer = _answerer(idx)
+    assert answerer.ask("What were the diluted earnings per share in fiscal 2022?").answer == (
+        "Diluted earnings per share; Year Ended December 31, 2022: 5.51")
+    assert answerer.ask("What were the diluted earnings per share for FY2023?").answer == (
+        "Diluted earnings per share; Year Ended December 31, 2023: 6.01")
+    assert answerer.ask("What were the diluted earnings per share?").answer == (
+        "Diluted earnings per share; Year Ended December 31, 2023: 6.01; Year Ended December 31, 2022: 5.51")
+
+
 def _filings(make_index, q2: str, q3: str):
     """An index of two quarterly filings of one company, worded alike: revenue 41 (``q2``) and 47 (``q3``)."""
     idx = make_index()
