@@ -67,15 +67,19 @@ _YEAR = re.compile(r"(?<![\d.,])(?:19|20)\d{2}(?![\d.,%])")
 _DAY = re.compile(r"\d{1,2},?")
 
 
+def _other_figures(text: str) -> bool:
+    """Whether ``text`` holds a figure other than a year or a day of the month."""
+    return any(any(ch.isdigit() for ch in w) and not _YEAR.fullmatch(w.strip(",.")) and not _DAY.fullmatch(w)
+               for w in text.replace("|", " ").split())
+
+
 def _column_labels(line: str) -> list[str]:
     """The column heads a header line names, one per year, each ending with its year: "Three Months
     Ended March 31, 2024 Three Months Ended March 31, 2023" -> both spans; "2023 2022 2021" -> the three
     years. None (``[]``) when the line holds a figure other than a year or a day of the month: then it
     is a row of data."""
     years = list(_YEAR.finditer(line))
-    others = [w for w in line.replace("|", " ").split()
-              if any(ch.isdigit() for ch in w) and not _YEAR.fullmatch(w.strip(",.")) and not _DAY.fullmatch(w)]
-    if len(years) < 2 or others:
+    if len(years) < 2 or _other_figures(line):
         return []
     labels, at = [], 0
     for m in years:
@@ -84,66 +88,135 @@ def _column_labels(line: str) -> list[str]:
     return labels
 
 
-def _figures_table(rows: list[str]) -> str | None:
-    """Figure lines under a header line of years, as a Markdown table: what a PDF's text layer gives
-    of a statement without rules ("Year Ended December 31, 2023 Year Ended December 31, 2022" then
+def _figures_table(header: str, rows: list[str]) -> str | None:
+    """Figure lines under a header of years, as a Markdown table: what a PDF's text layer gives of a
+    statement without rules ("Year Ended December 31, 2023 Year Ended December 31, 2022" then
     "Revenue 1,745.9 1,477.9"), read back with its columns so that a row says which year each figure
-    is. None where the header or any row does not fit the columns: the lines stay lines."""
-    labels = _column_labels(rows[0])
+    is. A line naming a part of the statement ("Operating expenses:") is a row of its own, without
+    figures. None where the header or any row does not fit the columns: the lines stay lines."""
+    labels = _column_labels(header)
     if not labels:
         return None
     body = []
-    for row in rows[1:]:
+    for row in rows:
         label, cells = _cells(row)
+        if not cells and label.endswith(":"):
+            body.append((label, [""] * len(labels)))
+            continue
         if len(cells) < len(labels) or not label:
             return None
         body.append((" ".join([label] + cells[:-len(labels)]), cells[-len(labels):]))
     lines = ["| | " + " | ".join(labels) + " |", "|" + " --- |" * (len(labels) + 1)]
-    lines += ["| " + " | ".join([label] + cells) + " |" for label, cells in body]
+    lines += [" ".join(("| " + " | ".join([label] + cells) + " |").split()) for label, cells in body]
     return "\n".join(lines)
 
 
-def _rows_block(rows: list[str], page: int) -> Block:
+def _rows_block(header: list[str], rows: list[str], page: int) -> Block:
     """Consecutive table lines as one block, a line each, so that every row is read as a unit of its own:
-    rows between pipes as a Markdown table (the first is its header); figures under a header line of
-    years as one too (:func:`_figures_table`); other figures as lines of text."""
-    if all(r.startswith("|") for r in rows):
+    rows between pipes as a Markdown table (the first is its header); figures under a header of years
+    (``header``, the lines above them, or their first line) as one too (:func:`_figures_table`); other
+    figures as lines of text."""
+    if not header and all(r.startswith("|") for r in rows):
         width = rows[0].count("|") - 1
         return Block("table", "\n".join([rows[0], "|" + " --- |" * width] + rows[1:]), page)
-    table = _figures_table(rows)
-    return Block("table", table, page) if table else Block("text", "\n".join(rows), page)
+    table = (_figures_table(" ".join(header), rows) if header
+             else _figures_table(rows[0], rows[1:]) if len(rows) > 1 else None)
+    return Block("table", table, page) if table else Block("text", "\n".join(header + rows), page)
+
+
+#: how many lines above a table its header of years may take ("Years ended" / "September 30," / "2023" / ...)
+HEADER_LINES = 8
+
+
+def _header_above(lines: list[str], start: int, width: int) -> int | None:
+    """Where the header of the table starting at line ``start`` begins, when the lines just above it
+    name its ``width`` columns' years and nothing else ("September 30," / "2023" / "September 24," /
+    "2022", as a text layer gives a header whose cells wrap), with the short lines above them that
+    name no year ("Years ended"); None when they do not."""
+    found = None
+    for top in range(start - 1, max(-1, start - 1 - HEADER_LINES), -1):
+        line = lines[top]
+        if not line or _table_line(line) or line.endswith(".") or len(line) > 80:
+            break
+        above = " ".join(lines[top:start])
+        if _other_figures(above):
+            break
+        labels = _column_labels(above)
+        if found is None:
+            if len(labels) > width:
+                break
+            found = top if len(labels) == width else None
+            continue
+        short = len(line.split()) <= 5 and not line.isupper() and not line.startswith("(")
+        if _YEAR.search(line) or not short or len(labels) != width:
+            break
+        found = top
+    return found
+
+
+def _part_line(line: str) -> bool:
+    """A line naming a part of a statement, above its rows: "Operating expenses:", "Current assets:"."""
+    return line.endswith(":") and len(line.split()) <= 8 and not _other_figures(line)
+
+
+def _table_runs(lines: list[str]) -> dict[int, tuple[int, int, int]]:
+    """The tables of a page's lines: per first line, (where its rows start, where they end, how many
+    are figure lines). Rows are two or more table lines (:func:`_table_line`), with the lines naming a
+    part of the statement between them ("Operating expenses:"); a header of years above them
+    (:func:`_header_above`) starts the table."""
+    runs: dict[int, tuple[int, int, int]] = {}
+    i = 0
+    while i < len(lines):
+        if not (lines[i] and _table_line(lines[i])):
+            i += 1
+            continue
+        j, figures = i, 0
+        while j < len(lines):
+            if lines[j] and _table_line(lines[j]):
+                figures += 1
+            elif not (_part_line(lines[j]) and j + 1 < len(lines) and lines[j + 1] and _table_line(lines[j + 1])):
+                break
+            j += 1
+        width = len(_cells(lines[i])[1])
+        first = i  # a line naming a part of the statement may open it, under the header ("Net sales:")
+        while first > 0 and _part_line(lines[first - 1]):
+            first -= 1
+        top = _header_above(lines, first, width) if not _column_labels(lines[i]) else None
+        runs[i if top is None else top] = (i if top is None else first, j, figures)
+        i = j
+    return runs
 
 
 def _page_blocks(text: str, page: int) -> list[Block]:
     """Split a page's text into heading, paragraph and table blocks (two or more table lines in a row:
-    :func:`_table_line`)."""
+    :func:`_table_runs`)."""
     blocks: list[Block] = []
     para: list[str] = []
-    rows: list[str] = []
 
     def flush():
         if para:
             blocks.append(Block("text", " ".join(para), page))
             para.clear()
 
-    def flush_rows():
-        if len(rows) >= 2:
-            flush()
-            blocks.append(_rows_block(rows, page))
-        else:
-            para.extend(rows)  # one line of figures is part of its paragraph
-        rows.clear()
-
     lines = [ln.strip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    for i, line in enumerate(lines):
-        if line and _table_line(line):
-            rows.append(line)
+    runs = _table_runs(lines)
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if i in runs and runs[i][2] >= 2:
+            rows_at, end, _ = runs[i]
+            flush()
+            blocks.append(_rows_block(lines[i:rows_at], lines[rows_at:end], page))
+            i = end
             continue
-        flush_rows()
-        if not line or _PAGE_NUMBER.match(line):
+        i += 1
+        if line and _table_line(line):
+            para.append(line)  # one line of figures is part of its paragraph
+            continue
+        if not line or (_PAGE_NUMBER.match(line) and not _YEAR.fullmatch(line)):  # a bare year is text ("2023")
             flush()
             continue
-        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        nxt = lines[i] if i < len(lines) else ""
         if looks_like_heading(line) and (not para or _SENTENCE_END.search(para[-1]) or para[-1].endswith(":")) and nxt:
             flush()
             blocks.append(Block("title", line, page))
@@ -157,7 +230,6 @@ def _page_blocks(text: str, page: int) -> list[Block]:
                 para.append(line)
             if _SENTENCE_END.search(line) and len(line) < 60:
                 flush()  # a short line that ends a sentence ends its paragraph
-    flush_rows()
     flush()
     return blocks
 

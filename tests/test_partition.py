@@ -83,6 +83,27 @@ def test_figures_under_a_header_of_years_are_read_back_as_a_table():
     data = _page_blocks("Units 2,023 1,998\nNet income 1.5 1.2", 1)  # no header: figures stay lines
     assert [b.kind for b in data] == ["text"]
 
+
+def test_a_header_whose_cells_wrap_and_the_parts_of_a_statement_stay_with_its_table():
+    """A 10-K's text layer gives each header cell's lines apart ("Years ended" / "September 30," / "2023" /
+    ...) and names the parts of a statement on lines of their own ("Net sales:"): the header is found above
+    the rows, its bare years are not taken for page numbers, and every line is kept."""
+    from ingest.pdf import _page_blocks
+
+    page = ("CONSOLIDATED STATEMENTS OF OPERATIONS\n(In millions, except per-share amounts)\nYears ended\n"
+            "September 30,\n2023\nSeptember 24,\n2022\nSeptember 25,\n2021\nNet sales:\n"
+            "Products $ 298,085 $ 316,199 $ 297,392\nServices 85,200 78,129 68,425\nOperating expenses:\n"
+            "Research and development 29,915 26,251 21,914\nSee the accompanying notes.")
+    blocks = _page_blocks(page, 28)
+    assert [b.kind for b in blocks] == ["title", "text", "table", "text"]
+    rows = blocks[2].text.split("\n")
+    assert rows[0] == "| | Years ended September 30, 2023 | September 24, 2022 | September 25, 2021 |"
+    assert rows[2:] == ["| Net sales: | | | |", "| Products | $298,085 | $316,199 | $297,392 |",
+                        "| Services | 85,200 | 78,129 | 68,425 |", "| Operating expenses: | | | |",
+                        "| Research and development | 29,915 | 26,251 | 21,914 |"]
+    two = _page_blocks("Revenue grew.\nSeptember 30,\n2023\nRevenue 10.5 9.1\nNet income 1.5 1.2", 1)
+    assert two[-1].kind == "text" and any(b.text == "2023" for b in two)  # one year, two columns: no header, kept
+
 def test_bad_files_fail_cleanly(tmp_path):
     (tmp_path / "x.zip").write_bytes(b"PK\x03\x04junk")
     with pytest.raises(UnsupportedFormat, match="unsupported file type '.zip'"):
