@@ -53,12 +53,12 @@ class NaivePipeline:
 
 
 def set_dir(name: str) -> Path:
-    if name == "siblings":  # generated: bench/siblings.py
+    if name in ("siblings", "siblings-long"):  # generated: bench/siblings.py (long: filings with notes pages)
         from bench.siblings import build
 
-        folder = CACHE / "siblings-set"
+        folder = CACHE / f"{name}-set"
         if not (folder / "questions.jsonl").exists():
-            build(folder)
+            build(folder, notes=name == "siblings-long")
         return folder
     return ROOT / "data-samples" if name == "data-samples" else EVAL / name
 

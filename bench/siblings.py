@@ -186,6 +186,65 @@ def _filing_pages(c: Company, year: int, quarter: int, f: dict, driver: str) -> 
     return [cover, statements, mdna, risks]
 
 
+def _notes_pages(c: Company, year: int, quarter: int, f: dict, rng: random.Random) -> list[list[tuple[str, str]]]:
+    """The pages a real filing has beyond its statements: notes, controls, market risk and exhibits, written
+    alike in every filing of the company, with this period's figures. They speak of revenue, cash,
+    employees, capital spending and earnings per share without answering the questions (revenue
+    recognition, cash paid for taxes, segment employees), as a long filing's pages do."""
+    def m(share: float) -> str:
+        return _money(round(f["revenue"] * share * rng.uniform(0.8, 1.2), 1))
+
+    north, europe = m(0.62), m(0.31)
+    pages = [
+        [("h2", "Notes to Condensed Consolidated Financial Statements"),
+         ("p", "Note 1. Basis of Presentation. The accompanying unaudited condensed consolidated financial statements "
+               f"of {c.name} have been prepared in accordance with generally accepted accounting principles for interim "
+               "financial information. In the opinion of management, all adjustments considered necessary for a fair "
+               "presentation have been included."),
+         ("p", "Note 2. Revenue Recognition. We recognize revenue when control of the promised goods or services "
+               "transfers to our customers, in an amount that reflects the consideration we expect to be entitled to. "
+               "Revenue from service contracts is recognized ratably over the contract term."),
+         ("p", f"Disaggregation of revenue. Revenue by geography was {north} in North America and {europe} in Europe; "
+               "the remainder came from other regions. Contract liabilities were "
+               f"{m(0.05)} at the end of the period.")],
+        [("h2", "Note 3. Cash, Cash Equivalents and Investments"),
+         ("p", "Cash equivalents consist of highly liquid investments with original maturities of three months or less, "
+               "primarily money market funds and commercial paper. Restricted cash of "
+               f"{m(0.004)} is held as collateral for letters of credit."),
+         ("p", f"Cash paid for income taxes was {m(0.02)}, and cash paid for interest was {m(0.006)}. Marketable "
+               f"securities with a fair value of {m(0.09)} are classified as available for sale."),
+         ("h2", "Note 4. Property and Equipment"),
+         ("p", "Property and equipment are stated at cost less accumulated depreciation. Depreciation expense was "
+               f"{m(0.03)}. Purchases of property and equipment that were accrued but not paid were {m(0.004)}.")],
+        [("h2", "Note 5. Debt"),
+         ("p", f"We have a revolving credit facility of {_money(round(f['revenue'] * 0.4))}, of which nothing was drawn at "
+               "the end of the period. The facility bears interest at a floating rate plus a margin and contains "
+               "customary covenants, with which we were in compliance."),
+         ("h2", "Note 6. Earnings per Share"),
+         ("p", "Basic earnings per share is computed by dividing net income by the weighted-average number of shares "
+               "outstanding. Diluted earnings per share includes the effect of stock options and restricted stock units "
+               "under the treasury stock method. Anti-dilutive awards excluded from the computation were "
+               f"{rng.randint(1, 4)} million shares.")],
+        [("h2", "Note 7. Stock-Based Compensation and Employees"),
+         ("p", f"Stock-based compensation expense was {m(0.015)}. The 401(k) plan covers substantially all full-time "
+               f"employees in the United States; the {c.segments[1]} segment had approximately "
+               f"{rng.randint(150, 900):,} employees at the end of the period."),
+         ("h2", "Quantitative and Qualitative Disclosures About Market Risk"),
+         ("p", "We are exposed to market risks from changes in interest rates and foreign currency exchange rates. "
+               "A hypothetical 10% change in exchange rates would change revenue by approximately "
+               f"{m(0.01)}.")],
+        [("h2", "Controls and Procedures"),
+         ("p", "Our management, with the participation of our Chief Executive Officer and Chief Financial Officer, "
+               "evaluated the effectiveness of our disclosure controls and procedures as of the end of the period and "
+               "concluded that they were effective. There was no change in our internal control over financial "
+               "reporting that materially affected it."),
+         ("h2", "Exhibits"),
+         ("p", "31.1 Certification of the Chief Executive Officer. 31.2 Certification of the Chief Financial Officer. "
+               "32.1 Certifications pursuant to 18 U.S.C. Section 1350. 101 Inline XBRL documents.")],
+    ]
+    return pages
+
+
 def _call_pages(c: Company, year: int, quarter: int, f: dict, plant: str, rng: random.Random) -> list[list[tuple[str, str]]]:
     low, high = f["guide_low"], f["guide_high"]
     analyst, bank = rng.choice([("Rachel Kim", "Morgan Crane"), ("Luis Ortega", "Baird Whitney"),
@@ -263,7 +322,9 @@ UNANSWERABLE = [
 ]
 
 
-def build(out: Path, seed: int = 0) -> tuple[Path, Path]:
+def build(out: Path, seed: int = 0, notes: bool = False) -> tuple[Path, Path]:
+    """The set under ``out``; with ``notes``, every filing runs on with five pages of notes and
+    disclosures (:func:`_notes_pages`), the same questions and evidence pages."""
     write_pdf = _write_pdf()
     rng = random.Random(seed)
     docs = out / "docs"
@@ -277,7 +338,10 @@ def build(out: Path, seed: int = 0) -> tuple[Path, Path]:
             name = _file_name(c, year, quarter, kind, opaque)
             f = _figures(rng, c.base_revenue, kind == "10-K")
             driver = c.drivers[n % len(c.drivers)]
-            write_pdf(docs / name, _filing_pages(c, year, quarter, f, driver), f"{c.name} {kind}")
+            pages = _filing_pages(c, year, quarter, f, driver)
+            if notes:
+                pages += _notes_pages(c, year, quarter, f, random.Random(f"{seed}-{c.ticker}-{year}-{quarter}"))
+            write_pdf(docs / name, pages, f"{c.name} {kind}")
             questions += _questions(c, year, quarter, f, name, driver, kind, None)
         for n, (year, quarter) in enumerate(c.calls):
             opaque += 1
@@ -303,8 +367,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=CACHE / "siblings-set")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--notes", action="store_true", help="filings run on with pages of notes (the set siblings-long)")
     args = ap.parse_args()
-    docs, qfile = build(args.out, args.seed)
+    docs, qfile = build(args.out, args.seed, args.notes)
     n = sum(1 for _ in qfile.open())
     print(f"{len(list(docs.iterdir()))} documents in {docs}, {n} questions in {qfile}")
 
