@@ -63,6 +63,25 @@ def set_dir(name: str) -> Path:
     return ROOT / "data-samples" if name == "data-samples" else EVAL / name
 
 
+#: how askers dress a question when they write to an assistant (the form of the answer, the part they
+#: play), in the manner of FinanceBench's questions; ``--dressed`` wraps every question in one of them
+DRESSINGS = (
+    "{q} Give a response to the question by relying on the details shown in the documents.",
+    "Assume that you are an analyst reading the company's documents. Answer the following question: {q}",
+    "{q} Answer in one sentence.",
+    "Answer the following question as if you have lost internet connection and have only these documents. {q}",
+    "{q} Please round any figure to two decimal places.",
+)
+
+
+def dressed(questions: list[dict]) -> list[dict]:
+    """Every question in one of :data:`DRESSINGS`, the same one for a question in every run."""
+    import zlib
+
+    return [dict(q, question=DRESSINGS[zlib.crc32(q["id"].encode()) % len(DRESSINGS)].format(q=q["question"]))
+            for q in questions]
+
+
 def pick_questions(questions: list[dict], max_answerable: int, seed: int) -> list[dict]:
     """Every question of a small set; of a large one, answerable sorted by id then a seeded sample,
     plus every unanswerable one."""
@@ -109,15 +128,21 @@ def main() -> None:
     ap.add_argument("--label", default="", help="a suffix for the result columns (e.g. a variant's name)")
     ap.add_argument("--no-name-match", action="store_true", help="rank without telling sibling documents apart by name")
     ap.add_argument("--no-spelling", action="store_true", help="answer without reading misspellings")
+    ap.add_argument("--dressed", action="store_true", help="wrap every question in an instruction to the reader "
+                    "(\"Answer in one sentence.\"; DRESSINGS): results under the label ' dressed'")
     ap.add_argument("--settings", metavar="TOML", help="a settings file for a variant (e.g. [answer.evidence] "
                     "document_weight = 0.5); the defaults otherwise, never the environment's")
     args = ap.parse_args()
+    if args.dressed and not args.label:
+        args.label = " dressed"
     base = load_settings(args.settings, env={})
     generator = None
     results = {}
     for name in args.sets:
         qset = load_question_set(set_dir(name))
         questions = pick_questions(qset.questions, args.max_answerable, args.seed)
+        if args.dressed:
+            questions = dressed(questions)
         index, settings = product_index(name, base, args.rebuild)
         if args.recalibrate:
             calibrate(settings, index)
