@@ -28,6 +28,7 @@ from qa.generators import Generator
 from qa.grounding import is_abstention, question_coverage, strip_citations, support, without_citations
 from qa.names import absent_names
 from qa.prompt import build_messages
+from qa.question import without_instructions
 from qa.quote import quote as quote_of
 from qa.text import content_terms, normalize_answer
 from retrieval import Index, SearchFilter, chunk_index_text
@@ -235,7 +236,8 @@ class Answerer:
             raise ValueError("the question is too long (over 2000 characters); ask it in fewer words")
         opt = self.options
         t0 = time.perf_counter()
-        found = self.assess(search_query or question, filter=filter)
+        asked = search_query or without_instructions(question)  # "Answer in USD millions." is no word to find
+        found = self.assess(asked, filter=filter)
         query, hits, c = found.query, found.hits, found.confidence
         passages = select_evidence(query, hits, opt.evidence)
         timings = {"retrieve_s": time.perf_counter() - t0}
@@ -245,7 +247,7 @@ class Answerer:
             return Answer(question, short, quoted, abstained, cited, passages, timings, reason,
                           query if query != question else search_query, hits)
 
-        missing = self._absent_names(search_query or question, hits, filter) if hits else []
+        missing = self._absent_names(asked, hits, filter) if hits else []
         if missing:
             named = ", ".join(f"“{n}”" for n in missing)
             yield done(f"{ABSTAIN_TEXT} None of them mentions {named}.", "", True, [],

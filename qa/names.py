@@ -31,17 +31,26 @@ _POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
 _PARTS = re.compile(r"[-.'’]")
 
 
+#: currency codes: the unit an answer is asked in ("in USD millions"), which documents write as "$" or "dollars"
+CURRENCY_CODES = frozenset("USD EUR GBP JPY CNY RMB CHF CAD AUD NZD NOK SEK DKK INR HKD SGD KRW BRL MXN ZAR".split())
+#: where a sentence starts: the text's start, after "?", "!" or ":", or after a full stop that ends a word
+#: rather than an abbreviation ("Dr. Feng Gao", "Ae. aegypti" go on)
+_SENTENCE_START = re.compile(r"(?:^|[?!:]\s+|\n|(?<![A-Z])[a-z]{2,}\.\s+|\w{4,}\.\s+|\d\.\s+)$")
+
+
 def named_terms(question: str) -> list[str]:
-    """The words of ``question`` written as names, in order, each once."""
+    """The words of ``question`` written as names, in order, each once: a word in capitals inside a
+    sentence, not the first word of one ("What was revenue? Include the segments." names nothing)."""
     out: list[str] = []
-    for i, tok in enumerate(_TOKEN.findall(question)):
-        tok = _POSSESSIVE.sub("", tok)
+    for m in _TOKEN.finditer(question):
+        tok = _POSSESSIVE.sub("", m.group())
         if not tok or tok.lower() in STOPWORDS or _ORDINAL.match(tok) or _FILE.search(tok) or tok.isdigit():
             continue
-        if period_terms(tok):  # "Q3", "3Q23", "FY2023": which sibling to read is the ranking's to tell
+        if period_terms(tok) or tok.upper() in CURRENCY_CODES:  # "Q3", "FY2023": the ranking's to tell; "USD": a unit
             continue
         mixed = any(c.isdigit() for c in tok) and any(c.isalpha() for c in tok)
-        capital = any(c.isupper() for c in tok[1:]) or (i > 0 and tok[0].isupper())
+        opens = bool(_SENTENCE_START.search(question[:m.start()]))
+        capital = any(c.isupper() for c in tok[1:]) or (not opens and tok[0].isupper())
         if (mixed or capital) and tok not in out:
             out.append(tok)
     return out

@@ -97,3 +97,34 @@ def shape(question: str) -> QuestionShape:
     if _PLACE.search(question):
         return QuestionShape("place", None, terms)
     return QuestionShape("other", None, terms)
+
+
+#: a sentence that tells the reader how to answer, not what is asked: the part they play ("Assume that you
+#: are an equity analyst", "You do not have access to ...") or the answer's form ("Answer in USD millions",
+#: "Give a response to the question by relying on ...", "Round to two decimal places")
+_ROLE = re.compile(r"\b(?:assume|imagine|pretend|suppose)\b|\bas if you\b"
+                   r"|\byou\s+(?:are|have|do|don't|cannot|can't|can|may|must|should|will|need)\b", re.IGNORECASE)
+_FORM = re.compile(r"\b(?:answer|answers|respond|reply|response|question|round|rounded|rounding|decimals?|format)\b",
+                   re.IGNORECASE)
+_ASKING = re.compile(r"^\s*(?:what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|could|"
+                     r"should|would|will|has|have|had|may|might|must|shall)\b", re.IGNORECASE)
+_PIECE_END = re.compile(r"(?<=[.?!:])\s+")
+
+
+def _asks(piece: str) -> bool:
+    return piece.rstrip().endswith("?") or bool(_ASKING.match(piece))
+
+
+def _instructs(piece: str) -> bool:
+    return not _asks(piece) and bool(_ROLE.search(piece) or _FORM.search(piece))
+
+
+def without_instructions(question: str) -> str:
+    """The question without the sentences that tell the reader how to answer it: "Assume that you are an
+    analyst. Answer the following question using the income statement: what was revenue in Q1 2023?
+    Answer in USD millions." -> "what was revenue in Q1 2023?". What is searched, checked for names the
+    documents never use and answered from is what is asked; the part the asker plays and the form they
+    want would be words the documents do not hold. A text that is all instructions is kept whole."""
+    pieces = [p for p in _PIECE_END.split(question.strip()) if p]
+    kept = [p for p in pieces if not _instructs(p)]
+    return " ".join(kept) if kept and len(kept) < len(pieces) else question

@@ -33,6 +33,18 @@ def _answerer(index, gen=None, **opts):
     return Answerer(index, gen or FakeGenerator(), options)
 
 
+def test_a_question_dressed_in_instructions_is_answered_as_asked(index):
+    """"Answer in USD millions." and "Give a response to the question ..." are not what is asked: the
+    capital "Give" and the currency "USD" were taken for names no document uses, and the question refused."""
+    plain = _answerer(index).ask(LEAVE_Q)
+    for dressed in (f"{LEAVE_Q} Give a response to the question by relying on the details shown in the documents.",
+                    f"Assume that you are an HR adviser. Answer the following question: {LEAVE_Q} Answer in USD."):
+        ans = _answerer(index).ask(dressed)
+        assert not ans.abstained, ans.reason
+        assert (ans.answer, ans.citations[0].chunk.doc) == (plain.answer, plain.citations[0].chunk.doc)
+        assert ans.question == dressed
+
+
 def test_an_answer_in_three_parts(index):
     ans = _answerer(index).ask(LEAVE_Q)
     assert not ans.abstained

@@ -222,6 +222,24 @@ def test_the_names_a_question_uses():
     assert named_terms("What is the role of covid-19 and H7N9 in the 5th report of Details.pdf?") == ["covid-19", "H7N9"]
     assert named_terms("How many days of leave do I get?") == []  # the first word and "I" are no names
     assert named_terms("My partner is having a baby - how much time off as the non-birth parent?") == []
+    assert named_terms("What was revenue? Include the segments. Answer in USD.") == []  # sentence starts, a currency
+    assert named_terms("What did Dr. Feng Gao report?") == ["Dr", "Feng", "Gao"]  # an abbreviation starts nothing
+
+
+def test_the_instructions_around_a_question_are_not_what_it_asks():
+    from qa.question import without_instructions
+
+    assert without_instructions("Assume that you are a public equities analyst. Answer the following question by "
+                                "primarily using information that is shown in the income statement: what was "
+                                "Acme's revenue in Q1 2023? Answer in USD millions.") == "what was Acme's revenue in Q1 2023?"
+    assert without_instructions("What is the Q2 2023 diluted EPS? Please round to two decimal places.") == (
+        "What is the Q2 2023 diluted EPS?")
+    assert without_instructions("Describe the appeals process. Answer briefly.") == "Describe the appeals process."
+    for kept in ("Provide the FY2018 capital expenditure for 3M.",  # a request, all of it asked
+                 "If you are part-time, how many days do you get?",  # "you" inside a question is the asker
+                 "Which question types does the exam cover?",
+                 "Answer in one sentence."):  # nothing but instructions: kept whole
+        assert without_instructions(kept) == kept
 
 
 def test_a_name_counts_as_used_when_found_spelt_close_or_of_the_same_family():
