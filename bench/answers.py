@@ -128,13 +128,15 @@ def main() -> None:
     ap.add_argument("--label", default="", help="a suffix for the result columns (e.g. a variant's name)")
     ap.add_argument("--no-name-match", action="store_true", help="rank without telling sibling documents apart by name")
     ap.add_argument("--no-spelling", action="store_true", help="answer without reading misspellings")
+    ap.add_argument("--lowercase", action="store_true", help="ask every question in lower case, as many type "
+                    "into a chat box: results under the label ' lowercase'")
     ap.add_argument("--dressed", action="store_true", help="wrap every question in an instruction to the reader "
                     "(\"Answer in one sentence.\"; DRESSINGS): results under the label ' dressed'")
     ap.add_argument("--settings", metavar="TOML", help="a settings file for a variant (e.g. [answer.evidence] "
                     "document_weight = 0.5); the defaults otherwise, never the environment's")
     args = ap.parse_args()
-    if args.dressed and not args.label:
-        args.label = " dressed"
+    if not args.label:
+        args.label = " dressed" * args.dressed + " lowercase" * args.lowercase
     base = load_settings(args.settings, env={})
     generator = None
     results = {}
@@ -143,6 +145,8 @@ def main() -> None:
         questions = pick_questions(qset.questions, args.max_answerable, args.seed)
         if args.dressed:
             questions = dressed(questions)
+        if args.lowercase:
+            questions = [dict(q, question=q["question"].lower()) for q in questions]
         index, settings = product_index(name, base, args.rebuild)
         if args.recalibrate:
             calibrate(settings, index)
