@@ -195,6 +195,15 @@ def asked_columns(header: list[str], periods: set[str] | frozenset[str]) -> set[
     return keep if keep and len(keep) < len(dated) else None
 
 
+def label_share(sentence: str, asked: set[str]) -> float:
+    """For a table row, the share of its label's words (the first cell: "Cost of revenue") that the
+    question asks about: asked for revenue, the "Revenue" row is all asked, "Cost of revenue" half. The
+    row that names what is asked and nothing else is the one that answers; 1 for a label of no words."""
+    parsed = table_cells(sentence)
+    label = set(content_terms(parsed[1][0])) if parsed and parsed[1] else set()
+    return len(label & asked) / len(label) if label else 1.0
+
+
 def read_row(sentence: str, periods: set[str] | frozenset[str] = frozenset()) -> str | None:
     """A table row read out: "Parent: Other; Weeks: 12"; where the question names the period of some
     columns (``periods``, :func:`retrieval.periods.period_terms`), the other dated columns left out."""
@@ -362,7 +371,9 @@ def choose(question: str, passages: list[Passage], embedder, vectors=None, max_s
     idf = {t: math.log(1 + len(cands) / (1 + df.get(t, 0))) for t in q_terms}
     total = sum(idf.values()) or 1.0
     said = [sum(idf[t] for t in q_terms if t in terms) / total for terms in sent_terms]
-    lexical = [held(idf, terms, of_document, identity_weight) for terms, of_document in zip(sent_terms, about)]
+    lexical = [held(idf, terms, of_document, identity_weight) * (1 + label_share(s, asked)) / 2 if table_cells(s)
+               else held(idf, terms, of_document, identity_weight)
+               for (_, s), terms, of_document in zip(cands, sent_terms, about)]
     order = sorted(range(len(cands)), key=lambda i: -said[i])[:max_sentences]  # the sentences saying most of it
     dense = [0.0] * len(cands)
     vectors = vectors or SentenceVectors(embedder, question)

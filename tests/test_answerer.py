@@ -151,6 +151,19 @@ def test_a_table_answer_gives_the_column_of_the_period_asked(make_index):
         "Diluted earnings per share; Year Ended December 31, 2023: 6.01; Year Ended December 31, 2022: 5.51")
 
 
+def test_the_row_named_by_what_is_asked_answers_not_a_row_that_says_more(make_index):
+    """Asked for revenue, the "Revenue" row answers, not "Cost of revenue" above it: both hold every
+    word asked, but only one names nothing else."""
+    idx = make_index()
+    table = ("| | Three Months Ended June 30, 2023 | Three Months Ended June 30, 2022 |\n| --- | --- | --- |\n"
+             "| Cost of revenue | 408.5 | 422.7 |\n| Revenue | 752.7 | 704.5 |\n| Cost of revenue growth | 3.1 | 2.0 |")
+    with idx.writer() as w:
+        w.add_document(DocumentInfo(doc="q2.pdf"), [Chunk(id="t1", doc="q2.pdf", text=table, kind="table")])
+        w.commit()
+    ans = _answerer(idx).ask("What was revenue for the three months ended June 30, 2023?")
+    assert ans.answer == "Revenue; Three Months Ended June 30, 2023: 752.7"
+
+
 def _filings(make_index, q2: str, q3: str):
     """An index of two quarterly filings of one company, worded alike: revenue 41 (``q2``) and 47 (``q3``)."""
     idx = make_index()
