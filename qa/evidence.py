@@ -16,6 +16,7 @@ few focused lines instead of whole chunks:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -249,7 +250,7 @@ def rescore(question: str, hits: list[Hit], embedder: Embedder, query_vector: np
     per_hit = [sentences(h.chunk.text) for h in hits]
     # a sentence also holds the question's names and periods its document is about (its name, its front matter)
     kinds = kind_words(question, [h.chunk for h in hits]) if identity_weight or names else set()
-    naming = (naming_terms(question) | kinds) & q_terms if identity_weight else set()
+    naming = (naming_terms(question, [h.chunk.text for h in hits]) | kinds) & q_terms if identity_weight else set()
     about = [naming & identity_terms(h.chunk) for h in hits]
     weights = dict.fromkeys(q_terms, 1.0)
     flat = [(i, s, q_terms & terms_with_periods(s)) for i, sents in enumerate(per_hit) for s in sents]
@@ -282,11 +283,42 @@ def terms_with_periods(text: str) -> set[str]:
     return set(content_terms(without_periods(text))) | period_terms(text)
 
 
-def naming_terms(question: str) -> set[str]:
+def naming_terms(question: str, texts: list[str] | None = None) -> set[str]:
     """The question's terms that can name what a document is about: its names ("Northstar Robotics",
     "MERS-CoV": :func:`qa.names.named_terms`) and the periods it names ("Q2 2023"); not its plain words
-    ("revenue", "travelling"), which a document's title may hold without being about them."""
-    return set(content_terms(" ".join(named_terms(question)))) | period_terms(question)
+    ("revenue", "travelling"), which a document's title may hold without being about them. The first word
+    of a sentence may be a name here ("Northstar revenue Q1-23"): it counts only where a document is
+    named so (:func:`identity_terms`). A question
+    written without capitals ("what was northstar robotics' revenue in q1 2023") shows no names by its
+    case: it is read cased as ``texts`` (the passages found) write its words (:func:`cased_as_written`)."""
+    if texts and not any(ch.isupper() for ch in question):  # typed without capitals: cased as the documents write it
+        question = cased_as_written(question, texts)
+    return set(content_terms(" ".join(named_terms(question, openers=True)))) | period_terms(question)
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’\-]*[A-Za-z0-9]")
+_OPENS = re.compile(r"(?:^|[.?!:]\s+|\n)\s*$")
+
+
+def cased_as_written(question: str, texts: list[str]) -> str:
+    """A question typed without capitals, with each word capitalised as ``texts`` (the passages found)
+    write it more often than not inside a sentence: "northstar robotics revenue" -> "Northstar Robotics
+    revenue" where the passages say "Northstar Robotics" (or "NORTHSTAR ROBOTICS"), "mers-cov" ->
+    "MERS-CoV"; "revenue", which they write in lower case, stays as it is."""
+    written: dict[str, list[int]] = {}
+    for text in texts:
+        for m in _WORD.finditer(text):
+            word = m.group()
+            if _OPENS.search(text[max(0, m.start() - 3):m.start()]) and not word.isupper():
+                continue  # a sentence's first word says nothing of its case
+            counts = written.setdefault(word.lower(), [0, 0])
+            counts[0 if word[0].isupper() else 1] += 1
+
+    def case(m: re.Match) -> str:
+        upper, lower = written.get(m.group().lower(), (0, 0))
+        return m.group().capitalize() if upper > lower else m.group()
+
+    return _WORD.sub(case, question)
 
 
 #: the calendar words as terms (:data:`retrieval.periods.CALENDAR_WORDS`)

@@ -359,7 +359,7 @@ def choose(question: str, passages: list[Passage], embedder, vectors=None, max_s
     which a sentence holds when its document's name does."""
     q = shape(question)
     asked = terms_with_periods(question)
-    naming = naming_terms(question) | set(kinds) if identity_weight else set()
+    naming = naming_terms(question, [p.chunk.text for p in passages]) | set(kinds) if identity_weight else set()
     cands, sent_terms, about = _candidates(passages, naming & asked)
     if not cands:
         return None

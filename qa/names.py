@@ -38,9 +38,11 @@ CURRENCY_CODES = frozenset("USD EUR GBP JPY CNY RMB CHF CAD AUD NZD NOK SEK DKK 
 _SENTENCE_START = re.compile(r"(?:^|[?!:]\s+|\n|(?<![A-Z])[a-z]{2,}\.\s+|\w{4,}\.\s+|\d\.\s+)$")
 
 
-def named_terms(question: str) -> list[str]:
+def named_terms(question: str, openers: bool = False) -> list[str]:
     """The words of ``question`` written as names, in order, each once: a word in capitals inside a
-    sentence, not the first word of one ("What was revenue? Include the segments." names nothing)."""
+    sentence, not the first word of one ("What was revenue? Include the segments." names nothing),
+    unless ``openers`` ("Northstar revenue Q1-23": where what is named only counts if a document is
+    named so, the first word may be a name too)."""
     out: list[str] = []
     for m in _TOKEN.finditer(question):
         tok = _POSSESSIVE.sub("", m.group())
@@ -50,7 +52,7 @@ def named_terms(question: str) -> list[str]:
             continue
         mixed = any(c.isdigit() for c in tok) and any(c.isalpha() for c in tok)
         opens = bool(_SENTENCE_START.search(question[:m.start()]))
-        capital = any(c.isupper() for c in tok[1:]) or (not opens and tok[0].isupper())
+        capital = any(c.isupper() for c in tok[1:]) or ((openers or not opens) and tok[0].isupper())
         if (mixed or capital) and tok not in out:
             out.append(tok)
     return out

@@ -518,3 +518,27 @@ def test_a_name_only_a_restricted_document_uses_does_not_count_as_named(index):
     assert staff.abstained and staff.reason == "the documents never mention “Zentrix”"
     board = _answerer(index).ask(q, filter=SearchFilter.for_groups(["board"]))
     assert not board.abstained
+
+
+def test_a_question_typed_in_lower_case_is_answered_as_the_capitalised_one(make_index):
+    """Typed without capitals, "northstar robotics" shows no name by its case: read as the passages write
+    it ("NORTHSTAR ROBOTICS" on the cover), the revenue page speaks of Northstar as its cover does, and
+    it answers, not the cover that says the company and the quarter and nothing of revenue."""
+    from qa.evidence import cased_as_written
+
+    assert cased_as_written("northstar robotics revenue", ["NORTHSTAR ROBOTICS, INC.", "Revenue grew; revenue fell."]) == (
+        "Northstar Robotics revenue")
+    idx = make_index()
+    meta = {"periods": ["2023", "q1"], "names": ["NORTHSTAR", "ROBOTICS", "INC", "QUARTERLY", "REPORT"]}
+    pages = ["QUARTERLY REPORT PURSUANT TO SECTION 13 for the quarterly period ended March 31, 2023 of NORTHSTAR "
+             "ROBOTICS, INC., 157 million shares outstanding",
+             "Revenue for the first quarter of 2023 was 454.3 million dollars."]
+    with idx.writer() as w:
+        w.add_document(DocumentInfo(doc="NSTR_2023Q1_10-Q.pdf"),
+                       [Chunk(id=f"p{i}", doc="NSTR_2023Q1_10-Q.pdf", text=t, page=i + 1, ordinal=i, meta=meta)
+                        for i, t in enumerate(pages)])
+        w.commit()
+    cased = _answerer(idx).ask("What was Northstar Robotics' revenue in Q1 2023?")
+    lower = _answerer(idx).ask("what was northstar robotics' revenue in q1 2023?")
+    assert "454.3" in cased.answer
+    assert (lower.answer, lower.citations[0].chunk.page) == (cased.answer, cased.citations[0].chunk.page)
