@@ -250,6 +250,9 @@ class Index:
                 except FileNotFoundError:
                     time.sleep(0.05)  # a newer commit removed these files: read the generation again
                 except IndexCorruptError as exc:
+                    if self.generation != gen:  # a newer commit tidied files away while they were read
+                        time.sleep(0.05)
+                        continue
                     return self._fall_back(gen, exc)
             raise IndexCorruptError(f"could not load a consistent generation of the index in {self.path}: "
                                     "its files keep changing or are missing")

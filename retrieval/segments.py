@@ -136,6 +136,8 @@ def _reading(folder: Path, first: str, load):
     except IndexCorruptError:
         raise
     except Exception as exc:  # numpy, json and faiss each raise their own kind
+        if not folder.exists():  # tidied away while it was read: not damage, the reader reads again
+            raise FileNotFoundError(str(folder)) from exc
         raise IndexCorruptError(f"an index file in {folder} is damaged ({type(exc).__name__}: "
                                 f"{str(exc)[:120]})") from None
 

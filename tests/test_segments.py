@@ -204,3 +204,20 @@ def test_a_reader_follows_the_index_link_to_a_newer_copy(tmp_path, embedder):
     tmp_link.replace(link)  # the flip: one rename
     assert reader.search("crane containers", 1)[0].chunk.doc == "b.txt"
     assert reader.generation == 2
+
+
+def test_a_segment_tidied_away_while_it_is_read_is_read_again_not_called_damaged(tmp_path):
+    """A commit may remove an old generation's segment while a reader is part way through its files:
+    whatever the partial read raised, the folder being gone means "read the generation again" (a
+    FileNotFoundError the reader retries on), not a damaged index; a folder still there is damage."""
+    from retrieval.errors import IndexCorruptError
+    from retrieval.segments import _reading
+
+    def torn():
+        raise ValueError("cannot reshape array of size 0")
+
+    with pytest.raises(FileNotFoundError):
+        _reading(tmp_path / "seg-gone", "vectors.npy", torn)
+    (tmp_path / "seg-here").mkdir()
+    with pytest.raises(IndexCorruptError, match="damaged"):
+        _reading(tmp_path / "seg-here", "vectors.npy", torn)
