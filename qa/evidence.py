@@ -288,9 +288,9 @@ def naming_terms(question: str, texts: list[str] | None = None) -> set[str]:
     "MERS-CoV": :func:`qa.names.named_terms`) and the periods it names ("Q2 2023"); not its plain words
     ("revenue", "travelling"), which a document's title may hold without being about them. The first word
     of a sentence may be a name here ("Northstar revenue Q1-23"): it counts only where a document is
-    named so (:func:`identity_terms`). A question
-    written without capitals ("what was northstar robotics' revenue in q1 2023") shows no names by its
-    case: it is read cased as ``texts`` (the passages found) write its words (:func:`cased_as_written`)."""
+    named so (:func:`identity_terms`). A question written without capitals ("what was northstar robotics'
+    revenue in q1 2023") shows no names by its case: it is read cased as ``texts`` (the passages found)
+    write its words (:func:`cased_as_written`)."""
     if texts and not any(ch.isupper() for ch in question):  # typed without capitals: cased as the documents write it
         question = cased_as_written(question, texts)
     return set(content_terms(" ".join(named_terms(question, openers=True)))) | period_terms(question)
@@ -304,7 +304,7 @@ def cased_as_written(question: str, texts: list[str]) -> str:
     """A question typed without capitals, with each word capitalised as ``texts`` (the passages found)
     write it more often than not inside a sentence: "northstar robotics revenue" -> "Northstar Robotics
     revenue" where the passages say "Northstar Robotics" (or "NORTHSTAR ROBOTICS"), "mers-cov" ->
-    "MERS-CoV"; "revenue", which they write in lower case, stays as it is."""
+    "Mers-cov" where they say "MERS-CoV"; "revenue", which they write in lower case, stays as it is."""
     written: dict[str, list[int]] = {}
     for text in texts:
         for m in _WORD.finditer(text):
