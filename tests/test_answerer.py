@@ -119,13 +119,19 @@ def test_a_number_from_the_wrong_row_is_not_shown(make_index):
     assert ans.answer.startswith("The birth parent gets 18 weeks") and ans.reason.startswith("phrased")
 
 
-def test_a_table_answer_is_quoted_as_a_table(make_index):
+def _table_index(make_index, doc: str, table: str):
+    """An index of one document that is one table chunk."""
     idx = make_index()
+    with idx.writer() as w:
+        w.add_document(DocumentInfo(doc=doc), [Chunk(id="t1", doc=doc, text=table, kind="table")])
+        w.commit()
+    return idx
+
+
+def test_a_table_answer_is_quoted_as_a_table(make_index):
     table = ("Parental leave by parent.\n| Parent | Weeks at full pay | Notice required |\n| --- | --- | --- |\n"
              "| Birth parent | 18 | 8 weeks |\n| Other parent | 12 | 4 weeks |")
-    with idx.writer() as w:
-        w.add_document(DocumentInfo(doc="leave.docx"), [Chunk(id="t1", doc="leave.docx", text=table, kind="table")])
-        w.commit()
+    idx = _table_index(make_index, "leave.docx", table)
     ans = _answerer(idx).ask("How many weeks at full pay does the other parent get?")
     assert ans.quote.splitlines()[0] == "| Parent | Weeks at full pay | Notice required |"
     assert ans.quote.splitlines()[1] == "| --- | --- | --- |"
@@ -136,12 +142,9 @@ def test_a_table_answer_is_quoted_as_a_table(make_index):
 def test_a_table_answer_gives_the_column_of_the_period_asked(make_index):
     """A statement holds this year and the one before side by side: asked for one year, the short
     answer reads that column alone; asked for none, every column."""
-    idx = make_index()
     table = ("| | Year Ended December 31, 2023 | Year Ended December 31, 2022 |\n| --- | --- | --- |\n"
              "| Net income | 570.6 | 523.4 |\n| Diluted earnings per share | 6.01 | 5.51 |")
-    with idx.writer() as w:
-        w.add_document(DocumentInfo(doc="annual.pdf"), [Chunk(id="t1", doc="annual.pdf", text=table, kind="table")])
-        w.commit()
+    idx = _table_index(make_index, "annual.pdf", table)
     answerer = _answerer(idx)
     assert answerer.ask("What were the diluted earnings per share in fiscal 2022?").answer == (
         "Diluted earnings per share; Year Ended December 31, 2022: 5.51")
@@ -154,12 +157,9 @@ def test_a_table_answer_gives_the_column_of_the_period_asked(make_index):
 def test_the_row_named_by_what_is_asked_answers_not_a_row_that_says_more(make_index):
     """Asked for revenue, the "Revenue" row answers, not "Cost of revenue" above it: both hold every
     word asked, but only one names nothing else."""
-    idx = make_index()
     table = ("| | Three Months Ended June 30, 2023 | Three Months Ended June 30, 2022 |\n| --- | --- | --- |\n"
              "| Cost of revenue | 408.5 | 422.7 |\n| Revenue | 752.7 | 704.5 |\n| Cost of revenue growth | 3.1 | 2.0 |")
-    with idx.writer() as w:
-        w.add_document(DocumentInfo(doc="q2.pdf"), [Chunk(id="t1", doc="q2.pdf", text=table, kind="table")])
-        w.commit()
+    idx = _table_index(make_index, "q2.pdf", table)
     ans = _answerer(idx).ask("What was revenue for the three months ended June 30, 2023?")
     assert ans.answer == "Revenue; Three Months Ended June 30, 2023: 752.7"
 
