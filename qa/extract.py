@@ -198,7 +198,8 @@ def asked_columns(header: list[str], periods: set[str] | frozenset[str]) -> set[
 def label_share(sentence: str, asked: set[str]) -> float:
     """For a table row, the share of its label's words (the first cell: "Cost of revenue") that the
     question asks about: asked for revenue, the "Revenue" row is all asked, "Cost of revenue" half. The
-    row that names what is asked and nothing else is the one that answers; 1 for a label of no words."""
+    row that names what is asked and nothing else is the one that answers; 1 for a label of no words
+    and for a sentence that is no row."""
     parsed = table_cells(sentence)
     label = set(content_terms(parsed[1][0])) if parsed and parsed[1] else set()
     return len(label & asked) / len(label) if label else 1.0
@@ -371,8 +372,7 @@ def choose(question: str, passages: list[Passage], embedder, vectors=None, max_s
     idf = {t: math.log(1 + len(cands) / (1 + df.get(t, 0))) for t in q_terms}
     total = sum(idf.values()) or 1.0
     said = [sum(idf[t] for t in q_terms if t in terms) / total for terms in sent_terms]
-    lexical = [held(idf, terms, of_document, identity_weight) * (1 + label_share(s, asked)) / 2 if table_cells(s)
-               else held(idf, terms, of_document, identity_weight)
+    lexical = [held(idf, terms, of_document, identity_weight) * (1 + label_share(s, asked)) / 2  # 1 off tables
                for (_, s), terms, of_document in zip(cands, sent_terms, about)]
     order = sorted(range(len(cands)), key=lambda i: -said[i])[:max_sentences]  # the sentences saying most of it
     dense = [0.0] * len(cands)
