@@ -36,19 +36,16 @@ def _table_line(line: str) -> bool:
     on a number ("... rose in 2022 and 2023.") is not one."""
     if line.startswith("|") and line.endswith("|") and line.count("|") >= 3:
         return True
-    cells = 0
-    for word in reversed(line.split()):
-        if word in _CURRENCY:
-            continue  # "$ 81,797": the sign set apart from its figure
-        if not _CELL.fullmatch(word):
-            break
-        cells += 1
-    return cells >= 2 and not line.rstrip().endswith(".")
+    words = line.split()
+    while words and words[-1] in _CURRENCY:
+        words.pop()  # a sign after the last figure
+    return len(_cells(" ".join(words))[1]) >= 2 and not line.rstrip().endswith(".")
 
 
 def _cells(line: str) -> tuple[str, list[str]]:
     """A table line as its label and its figures, a currency sign set apart joined to its figure:
-    "Revenue $ 1,745.9 1,477.9" -> ("Revenue", ["$1,745.9", "1,477.9"])."""
+    "Revenue $ 1,745.9 1,477.9" -> ("Revenue", ["$1,745.9", "1,477.9"]) ("$ 81,797": the sign set apart
+    from its figure)."""
     words = line.split()
     cells: list[str] = []
     while words:
