@@ -1,8 +1,10 @@
 """`archivist finetune`: from the indexed documents to a new, evaluated model version.
 
 1. build training data from the chunks (qa.training_data), with a fixed held-out split;
-2. adapt the embedder to the documents (qa.retriever_tuning), and keep it only if held-out
-   queries find their chunks better; its vectors of the index are kept with it;
+2. adapt the embedder to the documents (qa.retriever_tuning), optionally with training queries
+   a generator writes in its own words (the teacher, else ``writer``: the served model), and
+   keep it only if held-out queries find their chunks better; its vectors of the index are kept
+   with it;
 3. fine-tune the generator with LoRA and merge it (qa.finetune);
 4. train a cross-encoder reranker from the MiniLM encoder on the same questions, and keep it
    only if it finds the answering chunk more often on the held-out questions;
@@ -43,6 +45,10 @@ class FinetuneOptions:
     embedder: bool = True
     #: the embedder pays most: 10 minutes of 20 took covid-qa's MRR from 0.771 to 0.819 (bench/README.md)
     embedder_share: float = 0.5
+    #: minutes a generator (the teacher, else the served model) spends writing the embedder queries in its own
+    #: words, a third of every batch (qa.retriever_tuning.written_queries), before the embedder's budget. Off:
+    #: 3 minutes cut SciFact's loss but also covid-qa's gain (bench/README.md, "Adapting the retriever")
+    writing_minutes: float = 0.0
     generator: bool = True
     reranker: bool = True
     heldout: float = 0.2  # share of the chunks whose questions are never trained on
@@ -71,6 +77,8 @@ class FinetuneOptions:
         if not 0.0 < self.embedder_share < 1.0:
             raise ValueError(f"embedder_share = {self.embedder_share}; use a share of the budget between 0 and 1, "
                              "e.g. 0.5 (or turn the embedder off: embedder = false)")
+        if not 0.0 <= self.writing_minutes <= 120.0:
+            raise ValueError(f"writing_minutes = {self.writing_minutes}; use 0 (no written queries) up to 120, e.g. 3")
         if not (self.embedder or self.generator or self.reranker):
             raise ValueError("embedder, generator and reranker are all off: nothing to fine-tune")
         if not 1 <= self.curated_repeat <= 20:
@@ -157,6 +165,7 @@ def run_finetune(
     admin_questions=(),
     feedback=(),
     teacher=None,
+    writer=None,
     encoder_path=None,
     on_stage: Callable[[str, dict], None] | None = None,
 ) -> ModelVersion:
@@ -194,6 +203,7 @@ def run_finetune(
 
             tuned_retriever = tune_embedder(index, folder, readers=readers, budget_s=budgets["embedder"],
                                             heldout=opt.heldout, seed=opt.seed, max_steps=opt.max_steps or None,
+                                            writer=teacher or writer, writing_s=opt.writing_minutes * 60,
                                             on_stage=on_stage)
             record["embedder_tuning"] = tuned_retriever.record
             if tuned_retriever.view is not None:

@@ -5,7 +5,10 @@ Training queries come from the index alone (no eval question is seen):
 * the rule questions of :mod:`qa.training_data` ("Employees receive how many days of leave?"),
   at most two per chunk;
 * one sentence of each chunk standing for a question about it (the inverse cloze task: a
-  sentence's chunk is the passage that holds its context).
+  sentence's chunk is the passage that holds its context);
+* optionally, questions a generator writes about train chunks in its own words
+  (:func:`written_queries`, doc2query's idea): the rule questions and sentences are near-copies
+  of the passage, and a model trained on copies alone forgets paraphrase.
 
 Each query's hard negative is the best lexical match from another document (a passage that
 shares the words but is not the source). Chunks are split into train and held-out by a hash of
@@ -20,11 +23,13 @@ from __future__ import annotations
 
 import logging
 import random
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from qa.text import sentences
+from qa.text import content_terms, sentences
 from qa.training_data import _live_chunks as live_chunks, question_rules, split_of
 from retrieval import Index, SearchFilter
 from retrieval.embedder_training import EmbedderTrainingOptions, train_embedder
@@ -42,7 +47,7 @@ class RetrievalQuery:
     text: str
     chunk_id: str
     doc: str
-    kind: str  # "question" (a rule question) or "sentence" (a sentence of the chunk)
+    kind: str  # "question" (a rule question), "sentence" (a sentence of the chunk) or "written" (by a generator)
     split: str  # "train" or "heldout"
 
 
@@ -59,6 +64,67 @@ def retrieval_queries(chunks, *, heldout: float = 0.2, seed: int = 0, per_chunk:
         if said:
             out.append(RetrievalQuery(rng.choice(said), c.id, c.doc, "sentence", split))
     rng.shuffle(out)
+    return out
+
+
+#: what a question about a passage looks like, shown to the writer before each passage: topics no
+#: company shares, and three forms (a how, a yes-or-no, a search phrase), rotated per passage
+WRITING_SHOTS = (
+    ("The cafeteria on the second floor is open from 7:30 to 15:00 on weekdays. Hot meals are served from noon, and "
+     "staff pay with their badge; the cost is taken from the monthly salary.", "How do I pay for lunch at work?"),
+    ("In a two-year study of 40 harbours, those that dredged every spring saw 30% fewer groundings than those that "
+     "dredged once every five years.", "Does dredging more often prevent ships running aground?"),
+    ("Violins made before 1750 were strung with gut. Steel strings, common after 1920, are louder and keep their "
+     "tuning longer, which is why most orchestras changed.", "why orchestras switched from gut to steel strings"),
+)
+_SHOT_TERMS = frozenset(t for p, q in WRITING_SHOTS for t in content_terms(p + " " + q))
+_ABOUT_THE_TASK = re.compile(r"\b(?:passage|question|answer|text above|this document)\b", re.I)
+
+
+def _writing_prompt(text: str, first_shot: int) -> list[dict]:
+    shots = WRITING_SHOTS[first_shot:] + WRITING_SHOTS[:first_shot]
+    messages = [{"role": "system", "content": "You write what a person would type to find a passage: one short "
+                 "question or search phrase, in your own words, not the passage's."}]
+    for passage, question in shots:
+        messages += [{"role": "user", "content": "Passage: " + passage}, {"role": "assistant", "content": question}]
+    return messages + [{"role": "user", "content": "Passage: " + text[:1000]}]
+
+
+def usable_written(query: str, passage: str) -> str | None:
+    """The writer's query, cleaned, if it is one: a line of 3-25 words about the passage (two of its
+    words at least), that speaks of neither the task nor the examples it was shown."""
+    line = query.strip().splitlines()[0].strip().strip('"').strip() if query.strip() else ""
+    if not 3 <= len(line.split()) <= 25 or _ABOUT_THE_TASK.search(line):
+        return None
+    own = set(content_terms(passage))
+    terms = set(content_terms(line))
+    if len(terms & own) < 2 or (terms - own) & _SHOT_TERMS:
+        return None
+    return line
+
+
+def written_queries(index: Index, chunks, writer, *, budget_s: float, heldout: float = 0.2, seed: int = 0,
+                    readers: SearchFilter | None = None, k: int = 10) -> list[RetrievalQuery]:
+    """Queries ``writer`` (any qa Generator) writes about train chunks for up to ``budget_s``
+    seconds, each kept when it is usable and finds its chunk in the top ``k`` (the round trip)."""
+    rng = random.Random(seed)
+    train = [c for c in chunks if split_of(c.id, heldout) == "train"]
+    rng.shuffle(train)
+    out: list[RetrievalQuery] = []
+    start = time.monotonic()
+    for i, c in enumerate(train):
+        if time.monotonic() - start >= budget_s:
+            break
+        try:
+            text = writer.generate(_writing_prompt(c.text, i % len(WRITING_SHOTS)), 40)
+        except Exception as exc:  # a writer that fails is a source that dried up, not a failed job
+            log.warning("embedder: the question writer failed (%s); training without its questions", exc)
+            break
+        query = usable_written(text, c.text)
+        if query and any(h.chunk.id == c.id for h in index.search(query, k, filter=readers, rerank=False)):
+            out.append(RetrievalQuery(query, c.id, c.doc, "written", "train"))
+    log.info("embedder: %d written queries kept of %d chunks asked in %.0f s", len(out), i + 1 if train else 0,
+             time.monotonic() - start)
     return out
 
 
@@ -122,11 +188,16 @@ def tune_embedder(
     max_heldout: int = 300,
     max_steps: int | None = None,
     discard_rejected: bool = True,
+    writer=None,
+    writing_s: float = 0.0,
     on_stage: Callable[[str, dict], None] | None = None,
 ) -> TunedRetriever:
     """Train an embedder for ``index`` into ``folder/embedder`` and keep it there only if the keep
     test passes (with its vectors, ``folder/embedder/vectors.npz``); the record says why either way.
-    ``discard_rejected=False`` (benchmarks) keeps a rejected model and its view too, to measure it."""
+    ``discard_rejected=False`` (benchmarks) keeps a rejected model and its view too, to measure it.
+    With a ``writer``, it writes queries for ``writing_s`` seconds before training (data, on top of
+    ``budget_s`` as all data is: :func:`written_queries`), which fill a share of every training
+    batch (:attr:`retrieval.embedder_training.EmbedderTrainingOptions.paraphrase_share`)."""
     import shutil
 
     stage = on_stage or (lambda name, info: None)
@@ -144,10 +215,18 @@ def tune_embedder(
     if len(triples) < MIN_TRIPLES or not held:
         return TunedRetriever({"data": counts, "kept": False, "why": f"too few queries to train and test on "
                                f"({len(triples)} to train, {len(held)} held out): ingest more documents"})
+    paraphrases = []
+    if writer is not None and writing_s > 0:
+        stage("embedder-writing", {"budget_s": writing_s})
+        written = written_queries(index, chunks, writer, budget_s=writing_s, heldout=heldout, seed=seed,
+                                  readers=readers)
+        paraphrases = training_triples(index, written, readers, heldout)
+    counts["written"] = len(paraphrases)
     out = folder / "embedder"
     options = EmbedderTrainingOptions(budget_s=budget_s, seed=seed, max_steps=max_steps,
                                       batch_size=min(EmbedderTrainingOptions.batch_size, len(triples)))
-    training = train_embedder(base_path, triples, out, options, on_progress=lambda p: stage("embedder-step", p))
+    training = train_embedder(base_path, triples, out, options, on_progress=lambda p: stage("embedder-step", p),
+                              paraphrases=paraphrases)
     tuned = tuned_embedder(out, f"finetuned:{folder.name}")
     stage("embedder-embed", {"chunks": len(chunks)})
     vectors = index.embed_live(tuned, on_progress=lambda done, total: stage("embedder-embed-step",

@@ -37,11 +37,17 @@ class EmbedderTrainingOptions:
     max_steps: int | None = None
     #: the trained weights' share of the kept model, the rest the starting model's (1: the trained model alone)
     mix: float = 0.5
+    #: the share of each batch drawn from the paraphrases, when there are any (queries in other words
+    #: than their passage's, e.g. written by a generator): they are few, and the point of having them
+    paraphrase_share: float = 1 / 3
 
     def __post_init__(self) -> None:
         if not 0.0 < self.mix <= 1.0:
             raise ValueError(f"embedder training: mix = {self.mix}; use the trained weights' share, above 0 and "
                              "at most 1, e.g. 0.5")
+        if not 0.0 < self.paraphrase_share < 1.0:
+            raise ValueError(f"embedder training: paraphrase_share = {self.paraphrase_share}; use a share of each "
+                             "batch above 0 and below 1, e.g. 0.33")
         if self.budget_s <= 0 or self.batch_size < 2 or self.lr <= 0 or self.epochs <= 0:
             raise ValueError(f"embedder training: budget_s = {self.budget_s}, batch_size = {self.batch_size}, "
                              f"lr = {self.lr}, epochs = {self.epochs}; use a budget and a rate above 0, a batch "
@@ -54,9 +60,11 @@ def train_embedder(
     out_dir: str | Path,
     options: EmbedderTrainingOptions | None = None,
     on_progress: Callable[[dict], None] | None = None,
+    paraphrases: list[tuple[str, str, str]] = (),
 ) -> dict:
     """Train from the sentence-transformers folder ``base`` on (query, positive, negative) texts;
-    saves to ``out_dir`` and returns the training record."""
+    saves to ``out_dir`` and returns the training record. ``paraphrases`` (triples of the same
+    form) fill ``options.paraphrase_share`` of every batch, drawn again in a new order when used up."""
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -77,7 +85,9 @@ def train_embedder(
 
     order = list(range(len(triples)))
     rng.shuffle(order)
-    steps_per_pass = len(order) // opt.batch_size
+    mixed = _Mixed(paraphrases, opt.paraphrase_share, opt.batch_size, rng)
+    plain = opt.batch_size - mixed.per_batch
+    steps_per_pass = max(1, len(order) // plain)
     total_steps = max(1, int(opt.epochs * steps_per_pass))
     if opt.max_steps:
         total_steps = min(total_steps, opt.max_steps)
@@ -87,8 +97,8 @@ def train_embedder(
     losses: list[float] = []
     step = 0
     while step < total_steps and time.monotonic() - start < opt.budget_s:
-        at = (step % steps_per_pass) * opt.batch_size
-        batch = [triples[i] for i in order[at : at + opt.batch_size]]
+        at = (step % steps_per_pass) * plain
+        batch = [triples[i] for i in order[at : at + plain]] + mixed.take()
         queries = encode([q for q, _, _ in batch])
         passages = encode([p for _, p, _ in batch] + [n for _, _, n in batch])
         scores = opt.scale * queries @ passages.T
@@ -111,7 +121,7 @@ def train_embedder(
     shutil.rmtree(tmp, ignore_errors=True)
     model.save(str(tmp))
     record = {
-        "device": device, "triples": len(triples), "mix": opt.mix, "steps": step, "queries_seen": step * opt.batch_size,
+        "device": device, "triples": len(triples), "paraphrases": len(paraphrases), "mix": opt.mix, "steps": step, "queries_seen": step * opt.batch_size,
         "seconds": round(seconds, 1),
         "loss_first": round(sum(losses[:5]) / max(len(losses[:5]), 1), 4),
         "loss_last": round(sum(losses[-5:]) / max(len(losses[-5:]), 1), 4),
@@ -123,6 +133,27 @@ def train_embedder(
     log.info("embedder: %d steps on %d triples in %.0f s (loss %.3f -> %.3f)", step, len(triples), seconds,
              record["loss_first"], record["loss_last"])
     return record
+
+
+class _Mixed:
+    """The paraphrases' part of each batch: ``share`` of it (none when there are fewer paraphrases
+    than that part holds), cycling through them in a new order each time round."""
+
+    def __init__(self, paraphrases, share: float, batch_size: int, rng: random.Random):
+        part = round(share * batch_size)
+        self.items = list(paraphrases)
+        self.per_batch = part if 0 < part < batch_size and len(self.items) >= part else 0
+        self.rng = rng
+        self.queue: list[int] = []
+
+    def take(self) -> list[tuple[str, str, str]]:
+        out = []
+        while len(out) < self.per_batch:
+            if not self.queue:
+                self.queue = list(range(len(self.items)))
+                self.rng.shuffle(self.queue)
+            out.append(self.items[self.queue.pop()])
+        return out
 
 
 def _mix_with(model, base: str | Path, mix: float) -> None:

@@ -265,12 +265,14 @@ def finetune(settings: Settings, *, budget_minutes: float | None = None, max_ste
         teacher = OpenAIGenerator(f.teacher_base_url, f.teacher_model, timeout=settings.generator.timeout)
     elif f.teacher_model:
         teacher = TransformersGenerator(f.teacher_model)
+    writes = options.writing_minutes and not teacher and settings.generator.backend != "fake"
+    writer = make_generator(settings) if writes else None  # the served model writes the embedder's queries
     feedback = FeedbackStore(settings.data_dir / "feedback.sqlite").list(100000) if use_feedback and \
         (settings.data_dir / "feedback.sqlite").exists() else []
     readers = SearchFilter.for_groups([]) if f.train_on == "everyone" else None
     version = run_finetune(index, base, model_versions(settings), answer_options=answer_options(settings),
                            options=options, readers=readers, admin_questions=questions, feedback=feedback,
-                           teacher=teacher, on_stage=on_stage)
+                           teacher=teacher, writer=writer, on_stage=on_stage)
     if settings.generator.backend in ("auto", "llama-cpp"):
         export_generator(version)  # ready to serve on llama.cpp once promoted
     return version
