@@ -2,7 +2,7 @@
 set's own questions, which it never sees.
 
     .venv/bin/python bench/retriever_tuning.py [--sets covid-qa scifact contoso-hr] [--seeds 0 1 2]
-        [--budget-minutes 10] [--answers] [--label " variant"] [--remeasure]
+        [--budget-minutes 10] [--writing-minutes 3] [--answers] [--label " variant"] [--remeasure]
 
 Per set and seed: qa.retriever_tuning.tune_embedder on the set's product index (the index
 bench/answers.py builds; SciFact's is bench/retrieval.py's), with the default budget share of
@@ -11,7 +11,9 @@ search (hybrid, top 5: evidence document found, MRR; SciFact: nDCG@10, recall@10
 space and in the new one, and the held-out synthetic queries' keep test. With ``--answers``
 the kept model is promoted on a copy of the index (re-embedded with the vectors fine-tuning
 computed, the threshold calibrated again on the copy's own chunks) and bench/answers.py's
-questions are answered before and after. Writes bench/results/retriever_tuning.json.
+questions are answered before and after. With ``--writing-minutes`` the bundled generator first
+writes training queries in its own words for that long (finetune.writing_minutes). Writes
+bench/results/retriever_tuning.json.
 """
 
 from __future__ import annotations
@@ -101,10 +103,17 @@ def main() -> None:
     ap.add_argument("--answers", action="store_true", help="also answer bench/answers.py's questions, before and "
                     "after promoting the kept model on a copy of the index")
     ap.add_argument("--label", default="", help="added to each result's key (a variant measured beside the default)")
+    ap.add_argument("--writing-minutes", type=float, default=0.0, help="the bundled generator first writes "
+                    "training questions in its own words for this long (qa.retriever_tuning.written_queries)")
     ap.add_argument("--remeasure", action="store_true", help="no training: search the set's questions again with "
                     "the models an earlier run saved (new metrics on the same models), keeping the rest of its entry")
     args = ap.parse_args()
     base = load_settings(None, env={})
+    writer = None
+    if args.writing_minutes:
+        from qa.generators import LlamaCppGenerator
+
+        writer = LlamaCppGenerator(weights="f16", cache_dir=CACHE / "models")
     out = ROOT / "bench" / "results" / "retriever_tuning.json"
     results = json.loads(out.read_text()) if out.exists() else {}
     for name in args.sets:
@@ -128,6 +137,7 @@ def main() -> None:
             folder.mkdir(parents=True)
             t0 = time.perf_counter()
             tuned = tune_embedder(index, folder, budget_s=args.budget_minutes * 60, seed=seed, discard_rejected=False,
+                                  writer=writer, writing_s=args.writing_minutes * 60,
                                   on_stage=lambda stage, info: None if stage.endswith("-step") else
                                   print(f"{key}: {stage} {info}", file=sys.stderr, flush=True))
             seconds = time.perf_counter() - t0
