@@ -121,7 +121,8 @@ def train_embedder(
     shutil.rmtree(tmp, ignore_errors=True)
     model.save(str(tmp))
     record = {
-        "device": device, "triples": len(triples), "paraphrases": len(paraphrases), "mix": opt.mix, "steps": step, "queries_seen": step * opt.batch_size,
+        "device": device, "triples": len(triples), "paraphrases": len(paraphrases), "mix": opt.mix, "steps": step,
+        "queries_seen": step * opt.batch_size,
         "seconds": round(seconds, 1),
         "loss_first": round(sum(losses[:5]) / max(len(losses[:5]), 1), 4),
         "loss_last": round(sum(losses[-5:]) / max(len(losses[-5:]), 1), 4),
