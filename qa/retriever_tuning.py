@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from qa.text import content_terms, sentences
-from qa.training_data import _live_chunks as live_chunks, question_rules, split_of
+from qa.training_data import _live_chunks as live_chunks, _round_trip as round_trip, question_rules, split_of
 from retrieval import Index, SearchFilter
 from retrieval.embedder_training import EmbedderTrainingOptions, train_embedder
 from retrieval.index import LiveVectors, chunk_index_text
@@ -121,7 +121,7 @@ def written_queries(index: Index, chunks, writer, *, budget_s: float, heldout: f
             log.warning("embedder: the question writer failed (%s); training without its questions", exc)
             break
         query = usable_written(text, c.text)
-        if query and any(h.chunk.id == c.id for h in index.search(query, k, filter=readers, rerank=False)):
+        if query and round_trip(index, query, c.id, k, readers):
             out.append(RetrievalQuery(query, c.id, c.doc, "written", "train"))
     log.info("embedder: %d written queries kept of %d chunks asked in %.0f s", len(out), i + 1 if train else 0,
              time.monotonic() - start)
