@@ -598,7 +598,7 @@ class LiveVectors:
         """Vectors saved by :meth:`save`, by chunk id ({} when the file is missing)."""
         if not Path(path).exists():
             return {}
-        with np.load(path) as data:
+        with integrity.NUMPY_HEADERS, np.load(path) as data:
             return dict(zip([str(i) for i in data["ids"]], data["vectors"]))
 
 

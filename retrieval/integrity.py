@@ -9,9 +9,26 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
+import numpy as np
+
 from retrieval.errors import IndexCorruptError, IndexWriteError
+
+
+#: numpy reads a .npy header with ast.literal_eval, and CPython 3.11's AST builder counts its
+#: recursion depth per interpreter, not per thread: two threads parsing at once can fail with
+#: "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905), which a reader
+#: would take for a damaged file. Every array the index reads is opened under this lock (the
+#: header only: a memory-mapped array is read after it is released).
+NUMPY_HEADERS = threading.Lock()
+
+
+def load_array(path: Path, mmap_mode: str | None = None) -> np.ndarray:
+    """``np.load`` of one .npy file, one thread at a time (:data:`NUMPY_HEADERS`)."""
+    with NUMPY_HEADERS:
+        return np.load(path, mmap_mode=mmap_mode)
 
 
 def digest(path: Path) -> str:

@@ -18,6 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
+from retrieval.integrity import NUMPY_HEADERS, load_array
+
 K1, B = 1.2, 0.75
 
 
@@ -165,7 +167,7 @@ class Postings:
     @classmethod
     def load(cls, folder: Path) -> "Postings":
         """Memory-mapped; raises what numpy or json raise on a damaged file (the segment names it)."""
-        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ("indptr", "rows", "tf", "lengths")}
+        arrays = {name: load_array(folder / f"{name}.npy", "r") for name in ("indptr", "rows", "tf", "lengths")}
         terms = json.loads((folder / "terms.json").read_text())
         if len(arrays["indptr"]) != len(terms) + 1 or len(arrays["rows"]) != len(arrays["tf"]):
             raise ValueError("the postings' arrays disagree in length")
@@ -237,10 +239,11 @@ def legacy_postings(folder: Path) -> tuple[np.ndarray, Postings | None]:
     ids.npy, counts.npz, vocab.json); None for postings when it kept no term counts."""
     from scipy import sparse
 
-    ids = np.load(folder / "ids.npy")
+    ids = load_array(folder / "ids.npy")
     if not (folder / "counts.npz").exists():
         return ids, None
-    counts = sparse.load_npz(folder / "counts.npz").tocsc()
+    with NUMPY_HEADERS:
+        counts = sparse.load_npz(folder / "counts.npz").tocsc()
     vocab = json.loads((folder / "vocab.json").read_text())
     terms = [""] * counts.shape[1]
     for term, i in vocab.items():

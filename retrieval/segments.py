@@ -118,7 +118,7 @@ class Segment:
     def dead_positions(self, gen: int | None) -> np.ndarray | None:
         if gen is None:
             return None
-        return _reading(self.folder, f"dead-{gen}.npy", lambda: np.load(self.folder / f"dead-{gen}.npy"))
+        return _reading(self.folder, f"dead-{gen}.npy", lambda: integrity.load_array(self.folder / f"dead-{gen}.npy"))
 
     def with_vectors(self, vectors: np.ndarray) -> "Segment":
         """This segment searched with other vectors (another embedder's), exactly."""
@@ -127,7 +127,7 @@ class Segment:
 
 def _reading(folder: Path, first: str, load):
     try:
-        return load()
+        return _parsed(load)
     except FileNotFoundError as exc:
         if not folder.exists():
             raise  # a newer commit tidied the segment away: the reader reads the generation again
@@ -142,13 +142,25 @@ def _reading(folder: Path, first: str, load):
                                 f"{str(exc)[:120]})") from None
 
 
+def _parsed(load, tries: int = 3):
+    """``load()``, again when CPython's AST builder failed under it: code of another thread (not
+    an array of ours: those wait for :data:`retrieval.integrity.NUMPY_HEADERS`) parsed at the
+    same time, which is no damage of the file (python/cpython#106905)."""
+    for attempt in range(tries):
+        try:
+            return load()
+        except SystemError as exc:
+            if "recursion depth mismatch" not in str(exc) or attempt == tries - 1:
+                raise
+
+
 def read_segment(root: Path, sid: str) -> Segment:
     folder = root / FOLDER / sid
     if not folder.is_dir():
         raise FileNotFoundError(folder)
     ok = folder / "ok.json"
     info = _reading(folder, "ok.json", lambda: json.loads(ok.read_text()))
-    vids = _reading(folder, "vids.npy", lambda: np.load(folder / "vids.npy", mmap_mode="r"))
+    vids = _reading(folder, "vids.npy", lambda: integrity.load_array(folder / "vids.npy", "r"))
     if len(vids) != int(info.get("n", -1)):
         raise IndexCorruptError(f"the index file {folder / 'vids.npy'} is damaged ({len(vids)} ids where "
                                 f"{info.get('n')} were written)")

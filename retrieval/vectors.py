@@ -120,7 +120,9 @@ class DenseVectors:
 
     @classmethod
     def load(cls, folder: Path, ann_info: AnnInfo | None = None) -> "DenseVectors":
-        vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+        from retrieval.integrity import load_array
+
+        vectors = load_array(folder / "vectors.npy", "r")
         ann = None
         if (folder / "ann.faiss").exists():
             import faiss

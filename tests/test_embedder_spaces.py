@@ -147,7 +147,8 @@ def test_searches_during_a_reembedding_see_one_space_or_the_other(tmp_path):
     stop.set()
     for t in threads:
         t.join()
-    assert not errors and seen == {"holiday-rota.txt", "leave.txt"}
+    assert not errors, "; ".join(f"{type(e).__name__}: {e}" for e in errors)
+    assert seen == {"holiday-rota.txt", "leave.txt"}
 
 
 SLOW_REEMBED = textwrap.dedent("""

@@ -221,3 +221,38 @@ def test_a_segment_tidied_away_while_it_is_read_is_read_again_not_called_damaged
     (tmp_path / "seg-here").mkdir()
     with pytest.raises(IndexCorruptError, match="damaged"):
         _reading(tmp_path / "seg-here", "vectors.npy", torn)
+
+
+def test_a_parse_that_failed_in_another_thread_is_read_again_not_called_damaged(tmp_path):
+    """CPython 3.11's AST builder shares its depth count between threads (python/cpython#106905):
+    numpy parses a .npy header with it, so a reader could see "SystemError: AST constructor recursion
+    depth mismatch" from a sound file. The arrays of the index wait for one lock; a clash with code
+    elsewhere is read again, and a file really damaged is still called so."""
+    import threading
+
+    from retrieval.errors import IndexCorruptError
+    from retrieval.integrity import NUMPY_HEADERS, load_array
+    from retrieval.segments import _reading
+
+    (tmp_path / "seg").mkdir()
+    calls = []
+
+    def clashing_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise SystemError("AST constructor recursion depth mismatch (before=42, after=54)")
+        return "read"
+
+    assert _reading(tmp_path / "seg", "vids.npy", clashing_once) == "read" and len(calls) == 2
+    with pytest.raises(IndexCorruptError, match="damaged"):
+        _reading(tmp_path / "seg", "vids.npy", lambda: (_ for _ in ()).throw(SystemError("another fault")))
+
+    np.save(tmp_path / "seg" / "vids.npy", np.arange(3))
+    got = []
+    with NUMPY_HEADERS:  # a header being parsed: another thread's load waits for it
+        t = threading.Thread(target=lambda: got.append(load_array(tmp_path / "seg" / "vids.npy", "r")))
+        t.start()
+        t.join(0.2)
+        assert t.is_alive() and not got
+    t.join()
+    assert list(got[0]) == [0, 1, 2]
