@@ -49,6 +49,10 @@ _QUANTITY = re.compile(
     rf"|\b(?:{'|'.join(_NUMBER_WORDS)})(?:[\s-]+(?:{'|'.join(_NUMBER_WORDS)}))*(?:\s+{_UNIT_WORD}){{1,2}}",
     re.IGNORECASE,
 )
+#: two quantities as one answer: "between $1,509 million and $1,604 million", "from 0.2 to 0.0125 mg/ml", "5-27 days"
+_RANGE = re.compile(rf"\b(?:between|from)\s+(?:{_QUANTITY.pattern})\s+(?:and|to)\s+(?:{_QUANTITY.pattern})"
+                    rf"|(?:{_QUANTITY.pattern})\s?(?:-|–|to)\s?(?:{_QUANTITY.pattern})", re.IGNORECASE)
+_YEARS = re.compile(r"(?:from\s+|between\s+)?(?:19|20)\d{2}\s?(?:-|–|to|and)\s?(?:(?:19|20)\d{2}|\d{2})")  # a span of years
 _MONTHS = ("january february march april may june july august september october november december "
            "jan feb mar apr jun jul aug sep sept oct nov dec").split()
 _MONTH = rf"(?:{'|'.join(m.capitalize() for m in _MONTHS)})\.?"
@@ -109,6 +113,13 @@ def _clean_unit(span: str) -> str:
     return " ".join(out).rstrip(".,;:")
 
 
+def _clean_range(span: str) -> str:
+    """"between $1,509 million and $1,604 million of" -> the range, its second quantity's unit cleaned."""
+    toks = span.split()
+    last = max(i for i, t in enumerate(toks) if re.match(rf"{_CURRENCY}|\d", t))
+    return " ".join(toks[:last] + [_clean_unit(" ".join(toks[last:]))])
+
+
 def spans(sentence: str, kind: str) -> list[tuple[int, str]]:
     """(start offset, text) of every answer of ``kind`` in the sentence."""
     if kind == "quantity":
@@ -116,7 +127,10 @@ def spans(sentence: str, kind: str) -> list[tuple[int, str]]:
         dates = [m.span() for m in _DATE.finditer(sentence)] + period_spans(sentence)
         found = [(m.start(), _clean_unit(m.group(0))) for m in _QUANTITY.finditer(sentence)
                  if not any(a <= m.start() < b for a, b in dates)]
-        return [(i, s) for i, s in found if s and not re.fullmatch(r"(?:19|20)\d{2}", s)]
+        ranges = [(m.start(), _clean_range(m.group(0))) for m in _RANGE.finditer(sentence)
+                  if not any(a <= m.start() < b for a, b in dates)]
+        ranges = [(i, s) for i, s in ranges if not _YEARS.fullmatch(s)]
+        return ranges + [(i, s) for i, s in found if s and not re.fullmatch(r"(?:19|20)\d{2}", s)]
     if kind == "reason":
         return [(m.start(), m.group(0).strip(" ,")) for m in _REASON.finditer(sentence)]
     if kind == "date":
@@ -144,6 +158,8 @@ def _in_unit(span: str, q: QuestionShape) -> bool:
         return True
     if q.focus == "amount":
         return bool(_MONEY.search(span))
+    if q.focus == "range":
+        return bool(_RANGE.fullmatch(span))
     if q.focus != "time" and _SHARE.search(span):
         return False  # "how many cases": "70% case detection" is a share, not a count of cases
     wants = _TIME_UNITS if q.focus == "time" else {q.focus}

@@ -1,6 +1,7 @@
 """What a question asks for: the kind of answer it expects and its focus word.
 
     "How many weeks of leave does the other parent get?" -> kind "quantity", focus "week"
+    "What revenue range did Harbor Foods guide to?" -> kind "quantity", focus "range"
     "When do unused days expire?"                        -> kind "date"
     "Who approves purchases over 10,000 euros?"          -> kind "name"
     "What caused the outage?"                            -> kind "reason"
@@ -22,9 +23,10 @@ _QUANTITY = re.compile(
     r"|\b(?:what|which)\s+(?:(?:is|was|are|were|will\s+be)\s+)?(?:the\s+)?(?:[\w-]+(?:'s|’s|'|’)?\s+){0,3}?"
     r"(percentage|percent|share|proportion|rate|number|amount|fraction|ratio|price|cost|costs|fee|fees|limit|"
     r"maximum|minimum|total|size|duration|level|value|sum|count|revenue|revenues|income|profit|loss|margin|"
-    r"salary|pay|budget|spend|spending|growth|earnings|sales|balance|headcount|deductible|premium|allowance)\b",
+    r"salary|pay|budget|spend|spending|growth|earnings|sales|balance|headcount|deductible|premium|allowance|range)\b",
     re.IGNORECASE,
 )
+_RANGE = re.compile(r"\branges?\b", re.IGNORECASE)
 _DATE = re.compile(
     r"^\s*(?:by\s+|until\s+|since\s+)?when\b|\b(?:by|until|since)\s+when\b"
     r"|\b(?:what|which)\s+(year|date|day|month|quarter|time|week)\b|\bin\s+what\s+year\b",
@@ -88,6 +90,8 @@ def shape(question: str) -> QuestionShape:
             focus = stems[0] if stems else ("amount" if m.group(1).lower() == "much" else None)
         elif m.group(1) and m.group(1).lower() in ("long", "soon", "often", "frequently"):
             focus = "time"
+        if _RANGE.search(question):
+            focus = "range"  # "what revenue range did it guide to": two amounts, "between A and B"
         return QuestionShape("quantity", focus, terms)
     term = _defined_term(question)
     if term:

@@ -214,6 +214,21 @@ def test_how_many_counts_a_rate_and_not_a_share():
     assert _in_unit("3 weeks", shape("How long does approval take?"))
 
 
+def test_a_range_question_is_answered_with_both_ends_not_one_amount():
+    from qa.extract import _kind_part, best_span
+    from qa.question import shape
+
+    q = shape("What revenue range did Harbor Foods guide to for the next quarter?")
+    assert (q.kind, q.focus) == ("quantity", "range")
+    guidance = "For the next quarter we expect revenue between $1,509 million and $1,604 million."
+    results = "Revenue in the quarter was $1,485.6 million, up 15% year over year."
+    assert best_span(guidance, q) == "between $1,509 million and $1,604 million"
+    assert _kind_part(guidance, q)[0] > _kind_part(results, q)[0]  # one amount is not a range
+    days = shape("How many days does the incubation period last?")
+    assert best_span("The incubation period lasts 2 to 14 days after exposure.", days) == "2 to 14 days"
+    assert best_span("Sales grew from 2019 to 2021 by 5 to 7 percent.", shape("What growth range?")) == "5 to 7 percent"
+
+
 def test_the_names_a_question_uses():
     from qa.names import named_terms
 
