@@ -285,6 +285,7 @@ def _questions(c: Company, year: int, quarter: int, f: dict, doc: str, driver: s
              f"${f['guide_low']:,.0f} million and ${f['guide_high']:,.0f} million", 1),
             (f"What did {whose} CEO say about {plant} on the {when} earnings call?", "fully operational within two quarters", 1),
             (f"How much did {who} spend on capital projects according to the {when} call?", _money(f["capex"]), 2),
+            (f"Who is {whose} CFO, according to the {when} earnings call?", c.cfo, 1),  # the call writes the title out
         ]
     elif quarter == 4 and c.ticker != "PCEP":
         when = f"fiscal {year}"
@@ -292,6 +293,7 @@ def _questions(c: Company, year: int, quarter: int, f: dict, doc: str, driver: s
             (f"What was {whose} revenue in {when}?", _money(f["revenue"]), 3),
             (f"How much did {who} spend on capital expenditures in {when}?", _money(f["capex"]), 3),
             (f"What were {whose} diluted earnings per share for fiscal year {year}?", f"{f['eps']:.2f}", 2),
+            (f"What was {whose} diluted EPS in fiscal {year}?", f"{f['eps']:.2f}", 2),  # an acronym the filing spells out
         ]
     else:
         when = rng_when(year, quarter)

@@ -26,7 +26,7 @@ from qa.evidence import EvidenceOptions, SentenceVectors, kind_words, overlap, r
 from qa.extract import Extract, choose, short_form, without_trailing_asides
 from qa.generators import Generator
 from qa.grounding import is_abstention, question_coverage, strip_citations, support, without_citations
-from qa.names import absent_names
+from qa.names import ACRONYM, absent_names, named_terms, spelt_out
 from qa.prompt import build_messages
 from qa.question import without_instructions
 from qa.quote import quote as quote_of
@@ -53,7 +53,8 @@ class AnswerOptions:
     #: who writes the short answer: "extract" (the answer-bearing sentence, or its clause) or "model"
     #: (the generator phrases it; shown only when it holds the extracted span and passes the checks)
     phrasing: str = "extract"
-    correct_spelling: bool = True  # read unknown words as the index's closest ones
+    correct_spelling: bool = True  # read unknown words as the index's closest ones, and acronyms as they spell out
+    acronym_pool: int = 30  # chunks searched to find how the documents spell out an acronym
     #: abstain when the question names a thing the reader's documents never name (qa.names)
     check_names: bool = True
     quote_neighbours: int = 2  # sentences quoted around the answer-bearing one
@@ -70,6 +71,8 @@ class AnswerOptions:
             raise ValueError(f"phrasing = {self.phrasing!r}; use extract or model")
         if self.k < 1:
             raise ValueError(f"k = {self.k}; it must be at least 1")
+        if self.acronym_pool < 1:
+            raise ValueError(f"acronym_pool = {self.acronym_pool}; use a count of chunks, e.g. 30")
         if not 0.0 <= self.min_support <= 1.0:
             raise ValueError(f"min_support = {self.min_support}; use a share between 0 and 1, e.g. 0.6")
         if self.max_tokens < 1:
@@ -163,10 +166,29 @@ class Answerer:
 
     def assess(self, question: str, *, filter: SearchFilter | None = None) -> Assessment:
         opt = self.options
-        query = self.index.correct(question, filter=filter) if opt.correct_spelling else question
+        query = self._spelt_out(self.index.correct(question, filter=filter), filter) if opt.correct_spelling else question
         vectors = SentenceVectors(self.index.embedder, query)
         hits = retrieve(self.index, query, opt.k, opt.evidence, filter=filter, vectors=vectors)
         return Assessment(query, hits, confidence(query, hits, opt), vectors)
+
+    def _spelt_out(self, query: str, filter: SearchFilter | None) -> str:
+        """``query`` with each acronym the reader's documents never write ("Who is the CFO?") in the words
+        they spell it out in ("Who is the Chief Financial Officer?"), as the chunks a search for the
+        query finds write them: the acronym is no word to find, and the question keeps its shape ("diluted
+        EPS" -> "diluted earnings per share" asks for an amount). Unchanged when no chunk spells it out."""
+        unknown = [n for n in named_terms(query) if ACRONYM.fullmatch(n)]
+        if unknown:
+            held = self.index.known_words([n.lower() for n in unknown], filter=filter)
+            unknown = [n for n in unknown if n.lower() not in held]
+        if not unknown:
+            return query
+        found = " ".join(chunk_index_text(h.chunk) for h in
+                         self.index.search(query, self.options.acronym_pool, filter=filter, rerank=False))
+        for name in unknown:
+            words = spelt_out(name, found, around=re.findall(r"\w+", query))
+            if words:
+                query = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", words, query)
+        return query
 
     @staticmethod
     def _shorter_than(quoted: str, ex: Extract, question: str) -> str:

@@ -139,8 +139,9 @@ def spans(sentence: str, kind: str) -> list[tuple[int, str]]:
         out = []
         for m in _NAME.finditer(sentence):
             text = m.group(0).strip()
-            if (m.start() == 0 and len(text.split()) == 1) or text in _NOT_NAMES:
-                continue  # a capital that only starts the sentence, a day or a month
+            opens = m.start() == 0 or sentence[:m.start()].rstrip().endswith(":")  # "Operator: Good day"
+            if (opens and len(text.split()) == 1) or text in _NOT_NAMES:
+                continue  # a capital that only starts the sentence (or a speaker's turn), a day or a month
             out.append((m.start(), text))
         return out
     return []

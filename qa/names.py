@@ -69,22 +69,59 @@ def _singular(key: str) -> str:
 _LINKS = frozenset({"of", "and", "the", "for", "in", "on", "to"})
 
 
-def _spelt_out(name: str, text: str) -> bool:
-    """Whether ``text`` spells out the acronym ``name`` ("CEO": "Chief Executive Officer", "EPS":
-    "earnings per share", "YoY": "year-over-year"): its letters begin consecutive words with no
-    punctuation but '&' between them, little words ("of", "and", "the", ...) skipped."""
+#: an acronym as a question writes it: "CFO", "EPS", "CEOs", "YoY"
+ACRONYM = re.compile(r"(?=(?:[^A-Z]*[A-Z]){2})[A-Za-z]{2,8}")
+
+
+def spellings(name: str, text: str) -> list[str]:
+    """Every run of words in which ``text`` spells out the acronym ``name`` ("CEO": "Chief Executive
+    Officer", "EPS": "earnings per share", "YoY": "year-over-year"), in order, repeats kept: its letters
+    begin consecutive words with no punctuation but '&' between them, little words ("of", "and", ...) skipped."""
     letters = re.sub(r"['’]?s$", "", name)
     if not (2 <= len(letters) <= 8 and letters.isalpha() and sum(c.isupper() for c in letters) >= 2):
-        return False
-    runs, run = [], ""
-    for word in re.findall(r"[A-Za-z][A-Za-z0-9'’]*|[^\sA-Za-z&-]+", text):
+        return []
+    want = letters.lower()
+    tokens = re.findall(r"[A-Za-z][A-Za-z0-9'’]*|[^\sA-Za-z&-]+", text)
+    out, run = [], []  # run: positions in ``tokens`` of the words that count a letter
+    for i, word in enumerate(tokens + ["."]):
         if not word[0].isalpha():  # a comma, a full stop, a number ends a run
-            runs.append(run)
-            run = ""
+            initials = "".join(tokens[j][0].lower() for j in run)
+            at = initials.find(want)
+            while at >= 0:
+                out.append(" ".join(tokens[run[at]: run[at + len(want) - 1] + 1]))
+                at = initials.find(want, at + 1)
+            run = []
         elif word.lower() not in _LINKS:
-            run += word[0].lower()
-    runs.append(run)
-    return any(letters.lower() in r for r in runs)
+            run.append(i)
+    return out
+
+
+def spelt_out(name: str, text: str, around: Iterable[str] = ()) -> str | None:
+    """The words ``text`` spells the acronym ``name`` out in, or None: a spelling followed by the
+    acronym in brackets ("Independent Review Organization (IRO)") first, then one in capitals like a
+    title ("Chief Financial Officer"), then the one written most often beside a word of ``around`` (the
+    question's: "diluted EPS" -> "Diluted earnings per share", not the tables' "except per share
+    amounts"), then the most frequent."""
+    around = {w.lower() for w in around}
+    found = spellings(name, text)
+    if not found:
+        return None
+    counts: dict[str, int] = {}
+    for words in found:
+        counts[words.lower()] = counts.get(words.lower(), 0) + 1
+
+    def strength(words: str) -> tuple:
+        defined = re.search(rf"{re.escape(words)}\s*\(\s*{re.escape(name)}\s*\)", text, re.IGNORECASE) is not None
+        beside = sum(1 for m in re.finditer(rf"(\w+)?\W+{re.escape(words)}\W+(\w+)?", text, re.IGNORECASE)
+                     if {(m.group(1) or "").lower(), (m.group(2) or "").lower()} & around)
+        title = all(w[0].isupper() for w in words.split() if w.lower() not in _LINKS)
+        return defined, title, beside, counts[words.lower()]
+
+    return max(found, key=strength)
+
+
+def _spelt_out(name: str, text: str) -> bool:
+    return spelt_out(name, text) is not None
 
 
 def absent_names(question: str, passages_text: Iterable[str], known: Callable[[list[str]], set[str]]) -> list[str]:

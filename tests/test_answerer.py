@@ -450,6 +450,35 @@ def test_known_words_are_the_readers_own_and_read_through_misspellings(make_inde
     assert idx.known_words(words, filter=SearchFilter.for_groups(["everyone"])) == {"hearing", "employes"}
 
 
+def test_an_acronym_the_documents_spell_out_is_read_as_they_write_it(make_index):
+    """"Who is the CFO?" of documents that only write "Chief Financial Officer" was refused ("None of
+    them mentions CFO"); the acronym is read in the words the chunks a search finds spell it out
+    in, the one beside the question's own words where there are several ("diluted EPS")."""
+    from qa.names import spelt_out
+
+    idx = make_index()
+    texts = {"call.txt": "Operator: Welcome to the call. Dana Reyes, Chief Financial Officer: Thanks. Revenue grew 8%.",
+             "10-q.txt": "Income statement (in millions, except per share amounts). Diluted earnings per share was 0.94."}
+    with idx.writer() as w:
+        for doc, text in texts.items():
+            w.add_document(DocumentInfo(doc=doc), [Chunk(id=f"{doc}#0", doc=doc, text=text)])
+        w.commit()
+    answerer = _answerer(idx)
+    assert answerer._spelt_out("Who is the CFO of the company?", None) == (
+        "Who is the Chief Financial Officer of the company?")
+    assert answerer._spelt_out("What was the diluted EPS?", None) == "What was the diluted earnings per share?"
+    assert answerer._spelt_out("What is the VPN policy?", None) == "What is the VPN policy?"  # nothing spells it
+    ans = answerer.ask("Who is the CFO of the company?")
+    assert not ans.abstained, ans.reason
+    assert "Dana Reyes" in ans.answer and ans.citations[0].chunk.doc == "call.txt"
+    assert _answerer(idx, check_names=True).ask("What is the VPN policy?").abstained  # still never named
+    assert spelt_out("IRO", "the internal review office. The Independent Review Organization (IRO) decides") == (
+        "Independent Review Organization")
+    assert spelt_out("YoY", "growth year-over-year") == "year over year" and spelt_out("CFO", "no such words") is None
+    with pytest.raises(ValueError, match="acronym_pool = 0; use a count of chunks"):
+        AnswerOptions(acronym_pool=0)
+
+
 def test_access_filter_reaches_the_answer(index):
     q = "What is the executive salary of the chief executive?"
     allowed = _answerer(index).ask(q, filter=SearchFilter.for_groups(["board"]))

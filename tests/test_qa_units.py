@@ -229,6 +229,15 @@ def test_a_range_question_is_answered_with_both_ends_not_one_amount():
     assert best_span("Sales grew from 2019 to 2021 by 5 to 7 percent.", shape("What growth range?")) == "5 to 7 percent"
 
 
+def test_a_speakers_turn_opens_on_no_name():
+    from qa.extract import best_span
+    from qa.question import shape
+
+    q = shape("Who is the Chief Financial Officer of Northstar?")
+    assert best_span("David Okafor, Chief Financial Officer: Thanks.", q) == "David Okafor"
+    assert best_span("Operator: Good day, and welcome to the conference call.", q) is None
+
+
 def test_the_names_a_question_uses():
     from qa.names import named_terms
 
