@@ -30,7 +30,8 @@ from qa.names import ACRONYM, absent_names, named_terms, spelt_out
 from qa.prompt import build_messages
 from qa.question import without_instructions
 from qa.quote import quote as quote_of
-from qa.text import content_terms, normalize_answer
+from qa.text import STOPWORDS, content_terms, normalize_answer
+from qa.text import words as words_of
 from retrieval import Index, SearchFilter, chunk_index_text
 from retrieval.periods import period_terms
 
@@ -185,7 +186,7 @@ class Answerer:
         found = " ".join(chunk_index_text(h.chunk) for h in
                          self.index.search(query, self.options.acronym_pool, filter=filter, rerank=False))
         for name in unknown:
-            words = spelt_out(name, found, around=re.findall(r"\w+", query))
+            words = spelt_out(name, found, around=[w for w in words_of(query) if w not in STOPWORDS])
             if words:
                 query = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", words, query)
         return query

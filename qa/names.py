@@ -117,11 +117,7 @@ def spelt_out(name: str, text: str, around: Iterable[str] = ()) -> str | None:
         title = all(w[0].isupper() for w in words.split() if w.lower() not in _LINKS)
         return defined, title, beside, counts[words.lower()]
 
-    return max(found, key=strength)
-
-
-def _spelt_out(name: str, text: str) -> bool:
-    return spelt_out(name, text) is not None
+    return max(dict.fromkeys(found), key=strength)  # each spelling weighed once, the first of equals kept
 
 
 def absent_names(question: str, passages_text: Iterable[str], known: Callable[[list[str]], set[str]]) -> list[str]:
@@ -145,7 +141,7 @@ def absent_names(question: str, passages_text: Iterable[str], known: Callable[[l
         first = parts[name][0]
         if "-" in name and len(first) > 1 and re.search(rf"\b{re.escape(first.lower())}-\w", lower):
             continue
-        if _spelt_out(name, found):
+        if spellings(name, found):
             continue
         absent.append(name)
     return absent
