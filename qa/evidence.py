@@ -164,8 +164,8 @@ def name_match(question: str, hits: list[Hit], kinds: set[str] | None = None) ->
             telling |= {t for t in q_terms if _tells_apart(t, group, said)}
         if doc in stated and len(stated) > 1:  # documents dated by their openings, whatever their names
             telling |= {t for t in q_periods if _tells_apart(t, stated, said)}
-        if telling:
-            out[i] = len(telling & (mine | stated.get(doc, set()))) / len(telling)
+        if telling:  # held by the name, the periods its opening states, or the names its opening gives
+            out[i] = len(telling & (mine | stated.get(doc, set()) | identity_terms(hits[i].chunk))) / len(telling)
     return out
 
 
@@ -226,6 +226,8 @@ def document_coverage(question: str, pool: list[Hit]) -> dict[str, float]:
     on the same disease has one chunk that matches well and nothing of the rest."""
     q_terms = sorted(set(content_terms(question)))  # one summing order: the same scores in every process
     said = _words_by_document(pool)
+    for h in pool:  # what a document is about counts as said: its name, the period its opening states
+        said[h.chunk.doc] |= identity_terms(h.chunk)
     if not q_terms or not said:
         return {}
     idf = {t: math.log(1 + len(said) / (1 + sum(t in words for words in said.values()))) for t in q_terms}

@@ -71,8 +71,12 @@ _TIME_UNITS = frozenset(content_terms("second minute hour day week month year qu
 _STOP_UNITS = frozenset(("of the a an and or to for in on at by with from is are was were be within after before during "
                          "over under above below into than each every if when as that which who while since until "
                          "across through between against among").split())
+#: what opens a numbered item before its first word: "31.2 ", "4. ", "(b) "
+_ITEM_NUMBER = re.compile(r"\s*(?:\(?\d+(?:\.\d+)*[.)]?|\(?[a-z]\))\s+")
 _NOT_NAMES = frozenset(w.capitalize() for w in _MONTHS) | {
-    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "The", "A", "An", "This", "That"}
+    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "The", "A", "An", "This", "That",
+    # a company's legal form alone (", Inc." after the name the question gives)
+    "Inc", "Inc.", "Ltd", "Ltd.", "LLC", "LLP", "Corp", "Corp.", "Co.", "PLC", "plc", "GmbH", "AG", "S.A.", "N.V."}
 _REASON = re.compile(r"\b(?:because(?:\s+of)?|due\s+to|caused\s+by|as\s+a\s+result\s+of|owing\s+to|after|since|"
                      r"so\s+that|in\s+order\s+to|leads?\s+to|led\s+to|results?\s+(?:from|in)|driven\s+(?:\w+\s+)?by)\b[^.;:]*", re.IGNORECASE)
 _SHARE = re.compile(r"%|\bper\s?cent\b", re.IGNORECASE)
@@ -139,16 +143,24 @@ def spans(sentence: str, kind: str) -> list[tuple[int, str]]:
         out = []
         for m in _NAME.finditer(sentence):
             text = m.group(0).strip()
-            opens = m.start() == 0 or sentence[:m.start()].rstrip().endswith(":")  # "Operator: Good day"
+            before = sentence[:m.start()]
+            opens = not before.strip() or before.rstrip().endswith((":", "(")) or bool(_ITEM_NUMBER.fullmatch(before))
             if (opens and len(text.split()) == 1) or text in _NOT_NAMES:
-                continue  # a capital that only starts the sentence (or a speaker's turn), a day or a month
+                continue  # a capital that only starts the sentence, a speaker's turn ("Operator: Good day"),
+                # an aside ("(Exact name of registrant)") or a numbered item ("31.2 Certification of ..."); a
+                # day, a month, a company's legal form
             out.append((m.start(), text))
         return out
     return []
 
 
 def _new_to_question(span: str, q: QuestionShape) -> bool:
+    """Whether a span says something the question does not: words of its own, and, for a name, none
+    of the names the question gives ("Who is Pinecrest Energy's CFO?" is not answered by "Pinecrest
+    Energy Partners", the company asked about, but by the person)."""
     terms = set(content_terms(span))
+    if q.kind == "name" and terms & q.named:
+        return False
     return bool(terms - q.terms) if terms else False
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from qa.names import named_terms
 from qa.text import content_terms
 
 _QUANTITY = re.compile(
@@ -58,6 +59,7 @@ class QuestionShape:
     focus: str | None  # stemmed noun the answer is counted in ("week"), if the question names one
     terms: frozenset[str]  # the question's content terms (stemmed)
     subject: str | None = None  # the term a definition question asks about ("prior authorization")
+    named: frozenset[str] = frozenset()  # the terms of what the question names ("Pinecrest Energy's" -> pinecrest, energy)
 
 
 def _defined_term(question: str) -> str | None:
@@ -97,7 +99,8 @@ def shape(question: str) -> QuestionShape:
     if term:
         return QuestionShape("definition", None, terms, term)
     if _NAME.search(question):
-        return QuestionShape("name", None, terms)
+        named = frozenset(t for n in named_terms(question) for t in content_terms(n))
+        return QuestionShape("name", None, terms, named=named)
     if _PLACE.search(question):
         return QuestionShape("place", None, terms)
     return QuestionShape("other", None, terms)

@@ -410,6 +410,30 @@ def test_a_plain_word_tells_siblings_apart_only_when_the_others_never_use_it(mak
         assert ans.citations[0].chunk.doc == doc and plans[doc] in ans.quote
 
 
+def test_what_a_documents_opening_names_counts_as_its_name_whatever_the_chunks_heading(make_index):
+    """Calls with opaque file names, told apart by the period their openings state: the Q2 call's chunk
+    under a heading of one word ("Call") holds the company through its opening, as the Q3 call's chunk
+    does through its heading, and the question's "Q2" only the Q2 call of that company holds."""
+    from qa.evidence import document_coverage, name_match
+    from retrieval import Hit
+
+    def call(doc, section, period, company):
+        meta = {"periods": ["2023", period], "names": company.split() + ["Quarter", "Earnings", "Conference", "Call"]}
+        return Chunk(id=doc, doc=doc, text="Tomas Reyes, Chief Financial Officer: Thanks.", section=section, meta=meta)
+
+    q3 = call("acme-call-05.pdf", "Acme Energy Third Quarter 2023 Earnings Conference Call", "q3", "Acme Energy")
+    q2 = call("acme-call-04.pdf", "Call", "q2", "Acme Energy")
+    other = call("NSTR_Q2_2023_Earnings_Call.pdf", "Call", "q2", "Northstar Robotics")
+    filing = Chunk(id="f", doc="acme-quarterly-02.pdf", text="31.2 Certification of the Chief Financial Officer.",
+                   section="Exhibits", meta={"periods": ["2023", "q2"], "names": ["ACME", "ENERGY", "QUARTERLY", "REPORT"]})
+    hits = [Hit(chunk=c, score=1.0, rank=i) for i, c in enumerate([q3, filing, q2, other], start=1)]
+    asked = "Who is Acme Energy's CFO, according to the Q2 2023 earnings call?"
+    on_q3, on_filing, on_q2, on_other = name_match(asked, hits)
+    assert on_q2 == 1.0 and max(on_q3, on_filing, on_other) < on_q2
+    covered = document_coverage(asked, hits)
+    assert covered["acme-call-04.pdf"] > covered["acme-quarterly-02.pdf"]  # "call": the call's name says it
+
+
 def test_misspelt_words_are_read_as_the_documents_words(make_index):
     idx = make_index()
     with idx.writer() as w:

@@ -238,6 +238,20 @@ def test_a_speakers_turn_opens_on_no_name():
     assert best_span("Operator: Good day, and welcome to the conference call.", q) is None
 
 
+
+def test_who_is_not_answered_by_what_the_question_names_nor_by_a_numbered_item():
+    from qa.extract import best_span
+    from qa.question import shape
+
+    q = shape("Who is Pinecrest Energy's Chief Financial Officer, according to the earnings call?")
+    notes = "The statements of Pinecrest Energy Partners have been prepared on a going-concern basis."
+    assert best_span(notes, q) is None  # the company asked about is no answer to "who"
+    assert best_span("31.2 Certification of the Chief Financial Officer.", q) is None  # an item's first word
+    assert best_span("Tomas Reyes, Chief Financial Officer: Thanks.", q) == "Tomas Reyes"
+    assert best_span("PINECREST ENERGY PARTNERS (Exact name of registrant as specified in its charter).", q) is None
+    assert best_span("The statements of Northstar Robotics, Inc. are unaudited.", shape("Who is Northstar's auditor?")) is None
+    assert best_span("4. Smith and Jones approve every purchase.", shape("Who approves purchases?")) == "Smith and Jones"
+
 def test_the_names_a_question_uses():
     from qa.names import named_terms
 
