@@ -117,10 +117,14 @@ def _clean_unit(span: str) -> str:
     return " ".join(out).rstrip(".,;:")
 
 
-def _clean_range(span: str) -> str:
-    """"between $1,509 million and $1,604 million of" -> the range, its second quantity's unit cleaned."""
+def _clean_range(span: str) -> str | None:
+    """"between $1,509 million and $1,604 million of" -> the range, its second quantity's unit cleaned;
+    None when no word opens a quantity."""
     toks = span.split()
-    last = max(i for i, t in enumerate(toks) if re.match(rf"{_CURRENCY}|\d", t))
+    opening = [i for i, t in enumerate(toks) if (re.match(rf"{_CURRENCY}|\d", t) or t.lower() in _NUMBER_WORDS)]
+    if not opening:
+        return None
+    last = opening[-1]
     return " ".join(toks[:last] + [_clean_unit(" ".join(toks[last:]))])
 
 
@@ -133,7 +137,7 @@ def spans(sentence: str, kind: str) -> list[tuple[int, str]]:
                  if not any(a <= m.start() < b for a, b in dates)]
         ranges = [(m.start(), _clean_range(m.group(0))) for m in _RANGE.finditer(sentence)
                   if not any(a <= m.start() < b for a, b in dates)]
-        ranges = [(i, s) for i, s in ranges if not _YEARS.fullmatch(s)]
+        ranges = [(i, s) for i, s in ranges if s and not _YEARS.fullmatch(s)]
         return ranges + [(i, s) for i, s in found if s and not re.fullmatch(r"(?:19|20)\d{2}", s)]
     if kind == "reason":
         return [(m.start(), m.group(0).strip(" ,")) for m in _REASON.finditer(sentence)]
