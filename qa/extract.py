@@ -159,13 +159,36 @@ def spans(sentence: str, kind: str) -> list[tuple[int, str]]:
 
 
 def _new_to_question(span: str, q: QuestionShape) -> bool:
-    """Whether a span says something the question does not: words of its own, and, for a name, none
-    of the names the question gives ("Who is Pinecrest Energy's CFO?" is not answered by "Pinecrest
-    Energy Partners", the company asked about, but by the person)."""
     terms = set(content_terms(span))
-    if q.kind == "name" and terms & q.named:
-        return False
     return bool(terms - q.terms) if terms else False
+
+
+def _past_the_names(span: str, q: QuestionShape) -> str | None:
+    """A name span without the names the question gives at its ends ("Chief Financial Officer Tomas
+    Reyes" -> "Tomas Reyes"); None when what is left is one word or holds such a name too: "Pinecrest Energy
+    Partners" is the company "Who is Pinecrest Energy's CFO?" asks about, not its CFO."""
+    toks = span.split()
+
+    def given(tok: str) -> bool:
+        terms = set(content_terms(tok))
+        return bool(terms) and terms <= q.named
+
+    while toks and given(toks[0]):
+        toks.pop(0)
+    while toks and given(toks[-1]):
+        toks.pop()
+    left = " ".join(toks)
+    if not toks or set(content_terms(left)) & q.named or (left != span and len(toks) < 2):
+        return None
+    return left
+
+
+def _answer_part(span: str, q: QuestionShape) -> str | None:
+    """The part of a span that answers the question, or None: it must say something the question does
+    not, and a name must be other than the ones the question gives (:func:`_past_the_names`)."""
+    if q.kind == "name" and q.named:
+        span = _past_the_names(span, q)
+    return span if span and _new_to_question(span, q) else None
 
 
 def _in_unit(span: str, q: QuestionShape) -> bool:
@@ -185,7 +208,7 @@ def _in_unit(span: str, q: QuestionShape) -> bool:
 
 def best_span(sentence: str, q: QuestionShape) -> str | None:
     """The span of the question's kind nearest its words, in the unit it counts in; None if none."""
-    found = [(i, s) for i, s in spans(sentence, q.kind) if _new_to_question(s, q)]
+    found = [(i, part) for i, s in spans(sentence, q.kind) if (part := _answer_part(s, q))]
     if not found:
         return None
     toks = words(sentence)
@@ -407,7 +430,11 @@ def choose(question: str, passages: list[Passage], embedder, vectors=None, max_s
     said = [sum(idf[t] for t in q_terms if t in terms) / total for terms in sent_terms]
     lexical = [held(idf, terms, of_document, identity_weight) * (1 + label_share(s, asked)) / 2  # 1 off tables
                for (_, s), terms, of_document in zip(cands, sent_terms, about)]
-    order = sorted(range(len(cands)), key=lambda i: -said[i])[:max_sentences]  # the sentences saying most of it
+    # the sentences saying most of it; one saying nothing of it ("32.1 Certifications pursuant to 18 U.S.C.")
+    # only where none says anything
+    order = sorted(range(len(cands)), key=lambda i: -said[i])[:max_sentences]
+    if any(said[i] > 0 for i in order):
+        order = [i for i in order if said[i] > 0]
     dense = [0.0] * len(cands)
     vectors = vectors or SentenceVectors(embedder, question)
     sims = vectors.cosines([cands[i][1] for i in order])

@@ -156,6 +156,18 @@ def test_the_sentence_that_defines_the_term_is_the_answer():
     assert ex.sentence.startswith("Sporulation is an adaptive strategy")
 
 
+def test_a_sentence_saying_nothing_of_the_question_is_not_its_answer():
+    """The exhibit list's "32.1 Certifications pursuant to 18 U.S.C." holds a name and none of the question's
+    words: it is not chosen over the sentence that says the title asked about, name or not."""
+    from qa.extract import choose
+    from retrieval import FakeEmbedder
+
+    text = ("31.2 Certification of the Chief Financial Officer. 32.1 Certifications pursuant to 18 U.S.C. "
+            "101 Inline XBRL documents.")
+    ex = choose("Who is the Chief Financial Officer of Harbor Foods this quarter?", [_passage(text, "10-Q.pdf")], FakeEmbedder())
+    assert ex.sentence == "31.2 Certification of the Chief Financial Officer." and ex.span is None
+
+
 def test_a_sentence_that_only_announces_the_answer_is_shown_with_what_follows():
     from qa.extract import announces, choose
     from qa.question import shape
@@ -251,6 +263,7 @@ def test_who_is_not_answered_by_what_the_question_names_nor_by_a_numbered_item()
     assert best_span(notes, q) is None  # the company asked about is no answer to "who"
     assert best_span("31.2 Certification of the Chief Financial Officer.", q) is None  # an item's first word
     assert best_span("Tomas Reyes, Chief Financial Officer: Thanks.", q) == "Tomas Reyes"
+    assert best_span("On the call, Chief Financial Officer Tomas Reyes spoke first.", q) == "Tomas Reyes"
     assert best_span("PINECREST ENERGY PARTNERS (Exact name of registrant as specified in its charter).", q) is None
     assert best_span("The statements of Northstar Robotics, Inc. are unaudited.", shape("Who is Northstar's auditor?")) is None
     assert best_span("4. Smith and Jones approve every purchase.", shape("Who approves purchases?")) == "Smith and Jones"
