@@ -226,8 +226,9 @@ def document_coverage(question: str, pool: list[Hit]) -> dict[str, float]:
     on the same disease has one chunk that matches well and nothing of the rest."""
     q_terms = sorted(set(content_terms(question)))  # one summing order: the same scores in every process
     said = _words_by_document(pool)
-    for h in pool:  # what a document is about counts as said: its name, the period its opening states
-        said[h.chunk.doc] |= identity_terms(h.chunk)
+    first = {h.chunk.doc: h.chunk for h in reversed(pool)}  # one chunk a document: they share its identity
+    for doc, chunk in first.items():  # what a document is about counts as said: its name, its opening's period
+        said[doc] |= identity_terms(chunk)
     if not q_terms or not said:
         return {}
     idf = {t: math.log(1 + len(said) / (1 + sum(t in words for words in said.values()))) for t in q_terms}
