@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 
 from qa.answer import ABSTAIN_TEXT
+from qa.evidence import identity_terms
+from qa.question import asked_terms
 from qa.text import content_terms, numbers
 from retrieval import Hit
 from retrieval.indexed_text import doc_title
@@ -56,12 +58,16 @@ def support(answer: str, evidence: str, question: str = "") -> Support:
 
 
 def question_coverage(question: str, hits: list[Hit], top: int = 3) -> float:
-    """Share of the question's content words found in the best chunks (text, section, title)."""
-    q = set(content_terms(question))
+    """Share of the question's content words (:func:`qa.question.asked_terms`: "much" in "how much" is
+    no word a document holds) found in the best chunks (text, section, title), or in
+    what their document is about (:func:`qa.evidence.identity_terms`: its name, the names and period
+    of its opening). "How much is the home office allowance in Bergen?" is covered by the handbook of
+    the company headquartered in Bergen, though its allowance paragraph does not say "Bergen"."""
+    q = asked_terms(question)
     if not q:
         return 0.0
     seen: set[str] = set()
     for h in hits[:top]:
         c = h.chunk
-        seen |= set(content_terms(f"{c.text} {c.section or ''} {doc_title(c.doc)}"))
+        seen |= set(content_terms(f"{c.text} {c.section or ''} {doc_title(c.doc)}")) | identity_terms(c)
     return len(q & seen) / len(q)

@@ -27,6 +27,8 @@ _QUANTITY = re.compile(
     r"salary|pay|budget|spend|spending|growth|earnings|sales|balance|headcount|deductible|premium|allowance|range)\b",
     re.IGNORECASE,
 )
+#: the word that asks for a quantity ("how much", "how long"): the documents give the amount, not the word
+_HOW = re.compile(r"\b(how)\s+(?:many|much|long|often|old|far|big|large|high|low|soon|frequently)\b", re.IGNORECASE)
 _RANGE = re.compile(r"\branges?\b", re.IGNORECASE)
 _DATE = re.compile(
     r"^\s*(?:by\s+|until\s+|since\s+)?when\b|\b(?:by|until|since)\s+when\b"
@@ -60,6 +62,12 @@ class QuestionShape:
     terms: frozenset[str]  # the question's content terms (stemmed)
     subject: str | None = None  # the term a definition question asks about ("prior authorization")
     named: frozenset[str] = frozenset()  # the terms of what the question names ("Pinecrest Energy's" -> pinecrest, energy)
+
+
+def asked_terms(question: str) -> set[str]:
+    """The question's content terms without the word that asks for a quantity: "How much is the home
+    office allowance?" asks about "home", "offic" and "allow"; no document answers it with "much"."""
+    return set(content_terms(_HOW.sub(r"\1", question)))
 
 
 def _defined_term(question: str) -> str | None:

@@ -330,3 +330,24 @@ def test_a_sentence_loses_the_asides_it_closes_on_but_never_its_list():
     assert without_trailing_asides(kept, terms) == kept
     listed = "The carrier has two advantages: low cost, and high stability."
     assert without_trailing_asides(listed, terms) == listed
+
+
+def test_the_word_asking_for_a_quantity_is_not_a_word_the_documents_must_hold():
+    from qa.question import asked_terms
+
+    assert asked_terms("How much is the home office allowance?") == {"home", "offic", "allow"}
+    assert asked_terms("How many weeks of leave do I get?") == {"week", "leav", "get"}
+    assert "long" in asked_terms("What is the long-term disability benefit?")  # only "how long" asks
+
+
+def test_coverage_counts_what_the_answering_document_is_about():
+    from qa.grounding import question_coverage
+
+    meta = {"names": ["Brightwater", "Instruments", "Employee", "Handbook", "Bergen", "Norway"]}
+    paragraph = Chunk(id="h-3", doc="hr/employee-handbook.pdf", text="Brightwater provides a one-time home office "
+                      "allowance of NOK 5,000.", page=3, meta=meta)
+    hits = [Hit(paragraph, 1.0, 1, dense=0.5)]
+    # "Bergen" is in the handbook's opening, not in its allowance paragraph; "much" is in no document
+    assert question_coverage("How much is the home office allowance in Bergen?", hits) == 1.0
+    elsewhere = [Hit(Chunk(id="x", doc="finance/policy.pdf", text=paragraph.text), 1.0, 1, dense=0.5)]
+    assert question_coverage("How much is the home office allowance in Bergen?", elsewhere) == 0.75
