@@ -186,6 +186,44 @@ def kind_words(question: str, chunks) -> set[str]:
     return {t for t in plain if _tells_apart(t, names, said)}
 
 
+#: a phrase that names where the answer is to come from: "according to the Q2 2024 earnings call",
+#: "on its earnings call", "in the annual report", "as stated in the handbook"
+_SOURCE = re.compile(r"\b(?:according\s+to|as\s+(?:stated|reported|said|described|given|set\s+out)\s+(?:in|on|by)"
+                     r"|(?:in|on|from|during|per)\s+(?:the|its|their|his|her|our|this|that))"
+                     r"(?P<source>(?:\s+[\w'’.-]+){1,7})", re.IGNORECASE)
+
+
+def named_sources(question: str, kinds: set[str]) -> set[str]:
+    """The kinds of document (:func:`kind_words`) the question names as its source: "Who is Harbor Foods'
+    CFO, according to the Q2 2024 earnings call?" asks the call, not the quarter's filing, whose exhibits
+    list the "Certification of the Chief Financial Officer". Its hits come first (:func:`rescore`)."""
+    if not kinds:
+        return set()
+    named: set[str] = set()
+    for m in _SOURCE.finditer(question):
+        named |= set(content_terms(m.group("source"))) & kinds
+    return named
+
+
+def _from_source(doc: str, sources: set[str]) -> bool:
+    """Whether the document's name holds a kind of document the question names as its source."""
+    return bool(sources & set(content_terms(_document_name(doc))))
+
+
+def source_rank(question: str, kinds: set[str], chunks) -> list[tuple]:
+    """Per chunk, where a question that names its source (:func:`named_sources`: "according to the Q2
+    2024 earnings call") ranks it before its score does: first the chunks whose documents are about most
+    of what the question names (:func:`identity_terms` holding its names and periods: Harbor Foods, Q2
+    2024), among them the documents of the kind named (the call) before the others (the quarter's
+    filing). The call of another company or quarter never goes before the filing of the one asked
+    about. ``()`` for every chunk when the question names no source."""
+    sources = named_sources(question, kinds)
+    if not sources:
+        return [()] * len(chunks)
+    names = (naming_terms(question, [c.text for c in chunks]) & terms_with_periods(question)) - sources
+    return [(-len(names & identity_terms(c)), not _from_source(c.doc, sources)) for c in chunks]
+
+
 def _stated_periods(hits: list[Hit], names: list[set[str]]) -> dict[str, set[str]]:
     """Per document among the hits, the periods its opening states (kept at ingest in
     ``Chunk.meta["periods"]``: "For the quarterly period ended September 30, 2023"), with its name's
@@ -273,7 +311,8 @@ def rescore(question: str, hits: list[Hit], embedder: Embedder, query_vector: np
     match = [(max(0.0, h.score) / top + best_sim[i] + best_overlap[i] + named[i]) / 3 for i, h in enumerate(hits)]
     covered = document_coverage(question, pool or hits) if document_weight else {}
     key = [m + document_weight * covered.get(h.chunk.doc, 0.0) / 3 for m, h in zip(match, hits)]
-    order = sorted(range(len(hits)), key=lambda i: (-key[i], i))
+    first = source_rank(question, kinds, [h.chunk for h in hits]) if names else [()] * len(hits)
+    order = sorted(range(len(hits)), key=lambda i: (first[i], -key[i], i))
     # the chunk's own match is kept beside the score: abstention reads it, since a document's
     # coverage would favour the calibration's questions (made from one chunk's words, always covered)
     return [Hit(hits[i].chunk, key[i], rank, dense=hits[i].dense, lexical=hits[i].lexical, own=match[i])

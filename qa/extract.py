@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass, replace
 
 from qa.answer import Passage
-from qa.evidence import SentenceVectors, held, identity_terms, naming_terms, terms_with_periods
+from qa.evidence import SentenceVectors, held, identity_terms, naming_terms, source_rank, terms_with_periods
 from qa.question import QuestionShape, shape
 from qa.text import content_terms, sentences, words
 from retrieval.periods import period_spans, period_terms
@@ -409,11 +409,24 @@ def _candidates(passages: list[Passage],
     return cands, terms, about
 
 
+def _from_named_source(question: str, passages: list[Passage], kinds: set[str]) -> list[Passage]:
+    """The passages of the source the question names (the call of the company and quarter it names:
+    :func:`qa.evidence.source_rank`), or all of them where none is, or where the question names none."""
+    rank = source_rank(question, kinds, [p.chunk for p in passages])
+    best = min(rank, default=())
+    if not best or best[1]:  # no source named, or none of its passages is of the kind named
+        return passages
+    return [p for p, r in zip(passages, rank) if r == best]
+
+
 def choose(question: str, passages: list[Passage], embedder, vectors=None, max_sentences: int = 30,
            identity_weight: float = 0.0, kinds: set[str] = frozenset()) -> Extract | None:
     """The best answer-bearing sentence of the passages' chunks (see the module's docstring). ``kinds``:
     the question's words that name a kind of the documents retrieved (:func:`qa.evidence.kind_words`),
-    which a sentence holds when its document's name does."""
+    which a sentence holds when its document's name does; where the question names one as its source
+    ("according to the earnings call"), only its passages are read, if there are any
+    (:func:`_from_named_source`)."""
+    passages = _from_named_source(question, passages, set(kinds))
     q = shape(question)
     asked = terms_with_periods(question)
     naming = naming_terms(question, [p.chunk.text for p in passages]) | set(kinds) if identity_weight else set()

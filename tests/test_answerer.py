@@ -388,6 +388,44 @@ def test_the_call_a_question_names_answers_it_not_the_filing_of_the_same_quarter
     assert "461 million" in ans.answer
 
 
+def test_the_source_a_question_names_is_read_before_any_other_kind_of_document(make_index):
+    """"according to the earnings call": the filing's exhibit says more of the question (the company,
+    "CFO", the quarter) than the call's turn does, and names the officer who signed it; the question
+    asks the call."""
+    from qa.evidence import named_sources
+
+    question = "Who is Harbor Foods' CFO, according to the Q2 2024 earnings call?"
+    assert named_sources(question, {"call"}) == {"call"}
+    assert named_sources("What is the call rate of the options?", {"call"}) == set()  # no source named
+    assert named_sources(question, set()) == set()  # nothing tells the documents' kinds apart
+    idx = make_index()
+    docs = {"Harbor Foods 10-Q Q2 2024.pdf": "31.2 Certification of Tomas Reyes, the CFO of Harbor Foods, for the "
+                                             "second quarter of 2024, as Chief Financial Officer.",
+            "Harbor Foods Q2 2024 earnings call transcript.pdf": "Priya Raman, Chief Financial Officer: Thanks, Maria."}
+    with idx.writer() as w:
+        for doc, text in docs.items():
+            w.add_document(DocumentInfo(doc=doc), [Chunk(id=doc, doc=doc, text=text, meta={"periods": ["2024", "q2"]})])
+        w.commit()
+    ans = _answerer(idx).ask(question)
+    assert ans.citations[0].chunk.doc == "Harbor Foods Q2 2024 earnings call transcript.pdf", (ans.quote, ans.reason)
+    assert "Priya Raman" in ans.answer
+
+
+def test_another_companys_call_never_goes_before_the_filing_of_the_company_asked_about():
+    from qa.evidence import source_rank
+
+    def chunk(doc, names, periods):
+        return Chunk(id=doc, doc=doc, text="Thanks.", meta={"names": names, "periods": periods})
+
+    filing = chunk("pinecrest-quarterly-03.pdf", ["Pinecrest", "Energy", "Partners"], ["2023", "q3"])
+    own_call = chunk("pinecrest-call-05.pdf", ["Pinecrest", "Energy"], ["2023", "q3"])
+    other_call = chunk("NSTR_Q3_2023_Earnings_Call.pdf", ["Northstar", "Robotics"], ["2023", "q3"])
+    question = "Who is Pinecrest Energy's CFO, according to the Q3 2023 earnings call?"
+    rank = source_rank(question, {"call", "earn"}, [other_call, filing, own_call])
+    assert sorted(range(3), key=lambda i: rank[i]) == [2, 1, 0]
+    assert source_rank("Who is Pinecrest Energy's CFO?", {"call"}, [filing, own_call]) == [(), ()]
+
+
 def test_a_plain_word_tells_siblings_apart_only_when_the_others_never_use_it(make_index):
     from qa.evidence import name_match
     from retrieval import Hit
