@@ -196,7 +196,7 @@ _SOURCE = re.compile(r"\b(?:according\s+to|as\s+(?:stated|reported|said|describe
 def named_sources(question: str, kinds: set[str]) -> set[str]:
     """The kinds of document (:func:`kind_words`) the question names as its source: "Who is Harbor Foods'
     CFO, according to the Q2 2024 earnings call?" asks the call, not the quarter's filing, whose exhibits
-    list the "Certification of the Chief Financial Officer". Its hits come first (:func:`rescore`)."""
+    list the "Certification of the Chief Financial Officer". Its chunks come first (:func:`source_rank`)."""
     if not kinds:
         return set()
     named: set[str] = set()
@@ -283,7 +283,8 @@ def rescore(question: str, hits: list[Hit], embedder: Embedder, query_vector: np
     the chunk's best sentence (periods read in one spelling; with ``identity_weight``, the words its
     document is about counted too: :func:`held`), each in [0, 1], over 3; plus a third of :func:`name_match`, what
     sets the hit's document apart from its siblings (0 when no name tells them apart), and
-    ``document_weight`` thirds of :func:`document_coverage` over ``pool`` (the wider candidates).
+    ``document_weight`` thirds of :func:`document_coverage` over ``pool`` (the wider candidates). A question
+    that names its source ("according to the earnings call") has that source's chunks first (:func:`source_rank`).
     ``Hit.own`` keeps the sum without the coverage: what the chunk itself matches."""
     if not hits:
         return hits
